@@ -1,0 +1,5 @@
+//! scimd: a SCIM 2.0 service provider in one binary. `scim` is the pure
+//! protocol layer, `store` owns the SQLite file, `server` the HTTPS edge and
+//! `cli` the admin subcommands; `main.rs` only dispatches.
+
+pub mod scim;

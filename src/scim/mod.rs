@@ -1,0 +1,6 @@
+//! The SCIM protocol layer: pure functions over JSON values and strings.
+//! Nothing in here touches SQLite, sockets, clocks or randomness; callers pass
+//! those in. Everything is unit-tested with plain values.
+
+pub mod attrpath;
+pub mod error;
