@@ -2,4 +2,9 @@
 //! protocol layer, `store` owns the SQLite file, `server` the HTTPS edge and
 //! `cli` the admin subcommands; `main.rs` only dispatches.
 
+pub mod cli;
+pub mod clock;
 pub mod scim;
+pub mod secret;
+//TMP pub mod server;
+pub mod store;

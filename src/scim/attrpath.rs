@@ -32,7 +32,9 @@ impl AttrPath {
         }
         // A URN prefix ends at the last ':'; attribute names never contain one,
         // and the URN itself may contain dots ("2.0"), so split there first.
-        let (urn, rest) = if s.len() > 4 && s[..4].eq_ignore_ascii_case("urn:") {
+        // `get` rather than `[..4]`: byte 4 need not be a char boundary.
+        let has_urn = s.len() > 4 && s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
+        let (urn, rest) = if has_urn {
             match s.rfind(':') {
                 Some(i) if i + 1 < s.len() => (Some(s[..i].to_string()), &s[i + 1..]),
                 _ => return Err(format!("'{s}' has a schema URN but no attribute name")),
@@ -135,6 +137,12 @@ mod tests {
         assert!(AttrPath::parse("a.b.c").is_err());
         assert!(AttrPath::parse("").is_err());
         assert!(AttrPath::parse("urn:x:").is_err());
+    }
+
+    #[test]
+    fn non_ascii_within_first_four_bytes_is_an_error_not_a_panic() {
+        assert!(AttrPath::parse("ab€x").is_err());
+        assert!(AttrPath::parse("é").is_err());
     }
 
     #[test]

@@ -4,3 +4,5 @@
 
 pub mod attrpath;
 pub mod error;
+pub mod list;
+pub mod render;

@@ -1,0 +1,77 @@
+-- scimd database schema. This file is the whole schema: it is embedded in the
+-- binary and applied in sections keyed on PRAGMA user_version. A section is
+-- never edited once released; a change is a new section appended below.
+-- Every key on per-integration data starts with integration_id, because every
+-- query is scoped to one integration.
+
+-- migration 1
+CREATE TABLE server_secret (
+    name  TEXT PRIMARY KEY,          -- 'tls_cert_pem', 'tls_key_pem'
+    value TEXT NOT NULL
+);
+
+CREATE TABLE integration (
+    id      TEXT PRIMARY KEY,        -- 'int_' + random
+    name    TEXT NOT NULL,
+    created TEXT NOT NULL,           -- RFC 3339 UTC, fixed width, so text order is time order
+    enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1))
+);
+
+CREATE TABLE token (
+    hash           BLOB PRIMARY KEY, -- SHA-256 of the whole token; the secret itself is never stored
+    integration_id TEXT NOT NULL REFERENCES integration(id) ON DELETE CASCADE,
+    prefix         TEXT NOT NULL,    -- first 10 characters, for humans
+    created        TEXT NOT NULL,
+    last_used      TEXT,
+    expires        TEXT,             -- NULL: valid until rotated or revoked
+    revoked        TEXT              -- NULL: not revoked
+) WITHOUT ROWID;
+CREATE INDEX token_by_integration ON token(integration_id);
+
+CREATE TABLE scim_user (
+    seq            INTEGER PRIMARY KEY,   -- insertion order: stable tie-breaker and cursor key
+    integration_id TEXT NOT NULL REFERENCES integration(id) ON DELETE CASCADE,
+    id             TEXT NOT NULL,
+    user_name      TEXT NOT NULL,
+    user_name_fold TEXT NOT NULL,         -- lower-cased userName: uniqueness and eq are case-insensitive
+    external_id    TEXT,
+    primary_email  TEXT,                  -- lower-cased
+    display_name   TEXT,
+    active         INTEGER NOT NULL DEFAULT 1,
+    created        TEXT NOT NULL,
+    last_modified  TEXT NOT NULL,
+    version        INTEGER NOT NULL DEFAULT 1,
+    resource       TEXT NOT NULL          -- canonical resource JSON without id and meta
+);
+CREATE UNIQUE INDEX scim_user_id ON scim_user(integration_id, id);
+CREATE UNIQUE INDEX scim_user_name ON scim_user(integration_id, user_name_fold);
+CREATE INDEX scim_user_external_id ON scim_user(integration_id, external_id);
+CREATE INDEX scim_user_primary_email ON scim_user(integration_id, primary_email);
+CREATE INDEX scim_user_display_name ON scim_user(integration_id, display_name COLLATE NOCASE);
+CREATE INDEX scim_user_last_modified ON scim_user(integration_id, last_modified);
+
+-- Every email value of a user, lower-cased: `emails.value eq` and email uniqueness use this.
+CREATE TABLE scim_user_email (
+    user_seq       INTEGER NOT NULL REFERENCES scim_user(seq) ON DELETE CASCADE,
+    integration_id TEXT NOT NULL,
+    value_fold     TEXT NOT NULL,
+    type           TEXT,
+    is_primary     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX scim_user_email_value ON scim_user_email(integration_id, value_fold);
+CREATE INDEX scim_user_email_user ON scim_user_email(user_seq);
+
+CREATE TABLE audit (
+    seq            INTEGER PRIMARY KEY,
+    time           TEXT NOT NULL,
+    integration_id TEXT,                  -- no foreign key: the trail outlives a deleted integration
+    event          TEXT NOT NULL,         -- ACCOUNT_SCIM_USER_CREATED, TENANT_SCIM_TOKEN_CREATED, ...
+    code           TEXT,                  -- stable error code for rejected requests
+    resource_type  TEXT,
+    resource_id    TEXT,
+    external_id    TEXT,
+    request_id     TEXT,
+    actor          TEXT,                  -- OS user for CLI actions, 'scim' for IdP pushes
+    detail         TEXT
+);
+CREATE INDEX audit_by_integration_time ON audit(integration_id, time);

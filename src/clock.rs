@@ -1,0 +1,85 @@
+//! Time as scimd stores and prints it: UTC RFC 3339 with millisecond precision
+//! and a fixed width, so that text order in SQLite is time order. Also the
+//! human durations the CLI takes (`30s`, `5m`, `1h`, `2d`). `now()` is the only
+//! function here that reads the clock.
+
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// `2026-11-23T09:06:30.123Z`: always 24 characters.
+pub fn format(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+pub fn now_string() -> String {
+    format(now())
+}
+
+/// Parses any RFC 3339 timestamp (any offset, any fraction) into UTC.
+pub fn parse(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s.trim(), &Rfc3339)
+        .ok()
+        .map(|t| t.to_offset(UtcOffset::UTC))
+}
+
+/// Parses `0`, `90`, `30s`, `5m`, `1h`, `2d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(digits_end);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (try 0, 30s, 5m, 1h or 2d)"))?;
+    let secs = match unit {
+        "" | "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("'{s}' is not a duration (try 0, 30s, 5m, 1h or 2d)"))?;
+    Ok(Duration::seconds(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_is_fixed_width_utc_with_millis() {
+        let t = parse("2026-01-02T03:04:05.6+02:00").unwrap();
+        assert_eq!(format(t), "2026-01-02T01:04:05.600Z");
+    }
+
+    #[test]
+    fn durations_accept_units_and_bare_seconds() {
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("90").unwrap(), Duration::seconds(90));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::minutes(5));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::hours(1));
+        assert_eq!(parse_duration("2d").unwrap(), Duration::days(2));
+    }
+
+    #[test]
+    fn durations_reject_garbage() {
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("-1h").is_err());
+        assert!(parse_duration("99999999999999999d").is_err());
+    }
+}

@@ -1,0 +1,72 @@
+//! Handlers for the discovery endpoints. The documents themselves are built
+//! by the pure `scim::discovery` module from the schema definitions; this
+//! file only says which features are on and wraps them in responses.
+
+use super::handler::Ctx;
+use super::http::{json_response, Body};
+use crate::scim::discovery::{self as docs, Features};
+use crate::scim::error::ScimError;
+use crate::scim::list::list_response;
+use crate::scim::schema::{self, ResourceType, SchemaDef};
+use hyper::Response;
+
+/// What is implemented today; later features flip these on.
+fn features() -> Features {
+    Features {
+        patch: false,
+        bulk: None,
+        filter_max_results: None,
+        sort: false,
+        etag: false,
+        cursor: false,
+    }
+}
+
+fn resource_types_served() -> [&'static ResourceType; 1] {
+    [&schema::USER_TYPE]
+}
+
+fn schemas_served() -> Vec<&'static SchemaDef> {
+    let mut out = Vec::new();
+    for rt in resource_types_served() {
+        out.push(rt.schema);
+        out.extend(rt.extensions.iter().copied());
+    }
+    out
+}
+
+pub fn service_provider_config(ctx: &Ctx) -> Response<Body> {
+    json_response(200, &docs::service_provider_config(&features(), &ctx.base_url))
+}
+
+pub fn resource_types(ctx: &Ctx) -> Response<Body> {
+    let docs: Vec<_> = resource_types_served()
+        .iter()
+        .map(|rt| docs::resource_type_doc(rt, &ctx.base_url))
+        .collect();
+    json_response(200, &list_response(docs.len() as i64, 1, docs))
+}
+
+pub fn resource_type(ctx: &Ctx, name: &str) -> Result<Response<Body>, ScimError> {
+    resource_types_served()
+        .iter()
+        .find(|rt| rt.name.eq_ignore_ascii_case(name))
+        .map(|rt| json_response(200, &docs::resource_type_doc(rt, &ctx.base_url)))
+        .ok_or_else(|| ScimError::not_found(format!("no resource type named '{name}'")))
+}
+
+pub fn schemas(ctx: &Ctx) -> Response<Body> {
+    let docs: Vec<_> = schemas_served()
+        .iter()
+        .map(|s| docs::schema_doc(s, &ctx.base_url))
+        .collect();
+    json_response(200, &list_response(docs.len() as i64, 1, docs))
+}
+
+pub fn schema(ctx: &Ctx, urn: &str) -> Result<Response<Body>, ScimError> {
+    schemas_served()
+        .iter()
+        .find(|s| s.id.eq_ignore_ascii_case(urn))
+        .map(|s| json_response(200, &docs::schema_doc(s, &ctx.base_url)))
+        .ok_or_else(|| ScimError::not_found(format!("no schema with id '{urn}'")))
+}

@@ -1,0 +1,127 @@
+//! One request from start to finish: find the integration in the path,
+//! authenticate, route, dispatch to the endpoint's handler, and turn any
+//! error into a SCIM error response. Every response carries `X-Request-Id`.
+
+use super::http::{self, Body};
+use super::query::Query;
+use super::router::{self, Endpoint, Kind};
+use super::state::AppState;
+use super::{auth, discovery, users};
+use crate::scim::error::ScimError;
+use crate::store::StoreError;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, HOST};
+use hyper::{Request, Response};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What a handler knows about the request besides its body.
+pub struct Ctx {
+    pub state: Arc<AppState>,
+    pub integration_id: String,
+    /// `https://host/scim/<integration>`, used for `meta.location`.
+    pub base_url: String,
+    pub request_id: String,
+    pub query: Query,
+}
+
+impl Ctx {
+    pub fn location(&self, kind: Kind, id: &str) -> String {
+        match kind {
+            Kind::Users => format!("{}/Users/{id}", self.base_url),
+        }
+    }
+}
+
+/// Converts a store failure at the boundary: client-facing refusals pass
+/// through, everything else is logged and becomes a 500 without internals.
+pub fn from_store(e: StoreError) -> ScimError {
+    match e {
+        StoreError::Scim(e) => e,
+        other => {
+            tracing::error!(error = %other, "storage failure");
+            ScimError::internal("the server could not complete the request; see its log")
+        }
+    }
+}
+
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let request_id = crate::secret::new_request_id();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let result = dispatch(state, req, &request_id).await;
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::error!(%request_id, %method, %path, %peer, detail = %e.detail, "request failed");
+            }
+            http::error_response(&e)
+        }
+    };
+    tracing::debug!(%request_id, %method, %path, %peer, status = resp.status().as_u16(), "request");
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+fn base_url(state: &AppState, req: &Request<Incoming>, integration_id: &str) -> String {
+    let origin = match &state.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let host = req
+                .uri()
+                .authority()
+                .map(|a| a.as_str().to_string())
+                .or_else(|| {
+                    req.headers()
+                        .get(HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "localhost".into());
+            format!("{}://{host}", state.scheme)
+        }
+    };
+    format!("{origin}/scim/{integration_id}")
+}
+
+async fn dispatch(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> Result<Response<Body>, ScimError> {
+    let path = req.uri().path().to_string();
+    let Some((integration_id, rest)) = router::split_integration(&path) else {
+        return Err(ScimError::not_found(format!(
+            "'{path}' is not a SCIM path; endpoints live under /scim/<integration-id>/"
+        )));
+    };
+    auth::authenticate(&state, req.headers(), integration_id).await?;
+    let endpoint = router::route(req.method(), rest)?;
+    let ctx = Ctx {
+        base_url: base_url(&state, &req, integration_id),
+        integration_id: integration_id.to_string(),
+        request_id: request_id.to_string(),
+        query: Query::parse(req.uri().query())?,
+        state,
+    };
+    match endpoint {
+        Endpoint::ServiceProviderConfig => Ok(discovery::service_provider_config(&ctx)),
+        Endpoint::ResourceTypes => Ok(discovery::resource_types(&ctx)),
+        Endpoint::ResourceType(name) => discovery::resource_type(&ctx, &name),
+        Endpoint::Schemas => Ok(discovery::schemas(&ctx)),
+        Endpoint::Schema(urn) => discovery::schema(&ctx, &urn),
+        Endpoint::List(Kind::Users) => users::list(&ctx).await,
+        Endpoint::Get(Kind::Users, id) => users::get(&ctx, &req, &id).await,
+        Endpoint::Create(Kind::Users) => users::create(&ctx, req).await,
+        Endpoint::Replace(Kind::Users, id) => users::replace(&ctx, req, &id).await,
+        Endpoint::Delete(Kind::Users, id) => users::delete(&ctx, &req, &id).await,
+        Endpoint::Patch(..) | Endpoint::Search(..) | Endpoint::Bulk => Err(ScimError::new(
+            501,
+            None,
+            format!("{} is not implemented yet (see ServiceProviderConfig)", endpoint.name()),
+        )),
+    }
+}

@@ -1,0 +1,139 @@
+//! `scimd serve`: the HTTPS edge. Opens the store, prepares TLS, creates a
+//! first integration on an empty database, binds, prints the ready line and
+//! serves until SIGTERM/SIGINT.
+
+pub mod auth;
+pub mod discovery;
+pub mod handler;
+pub mod http;
+pub mod listener;
+pub mod query;
+pub mod router;
+pub mod state;
+pub mod tls;
+pub mod users;
+
+use crate::store::{self, audit::Actor, integrations, tokens, Store};
+use state::{AppState, Limits};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub enum TlsMode {
+    Files { cert: PathBuf, key: PathBuf },
+    SelfSigned,
+    Insecure,
+}
+
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub tls: TlsMode,
+    pub public_url: Option<String>,
+    pub limits: Limits,
+    pub readers: usize,
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+pub fn serve(db: &Path, opts: ServeOptions) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(serve_async(db, opts))
+}
+
+async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
+    // Setup runs once before serving, on this thread: blocking here is fine.
+    let setup = store::connection::open_write(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    store::migrate::apply(&setup).map_err(|e| e.to_string())?;
+    let (acceptor, scheme) = match &opts.tls {
+        TlsMode::Insecure => {
+            tracing::warn!("serving plain HTTP (--insecure-http): put a TLS proxy in front of it");
+            (None, "http")
+        }
+        mode => {
+            let loaded = match mode {
+                TlsMode::Files { cert, key } => tls::from_files(cert, key)?,
+                _ => {
+                    let extra = vec![opts.listen.ip().to_string()];
+                    tls::self_signed(&setup, &extra)?
+                }
+            };
+            say(&format!("certificate sha256 fingerprint: {}", loaded.fingerprint));
+            (Some(tokio_rustls::TlsAcceptor::from(loaded.config)), "https")
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let origin = opts
+        .public_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("{scheme}://{local}"));
+    first_integration(&setup, &origin)?;
+    drop(setup);
+
+    let store = Store::open(db, opts.readers).map_err(|e| e.to_string())?;
+    let state = Arc::new(AppState {
+        store,
+        limits: opts.limits,
+        public_url: opts.public_url,
+        scheme,
+    });
+    say(&format!("listening on {scheme}://{local}"));
+    listener::run(listener, acceptor, state, shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On an empty database, create an integration so a newcomer has an endpoint
+/// and a token at once. The token is printed this one time.
+fn first_integration(conn: &rusqlite::Connection, origin: &str) -> Result<(), String> {
+    let created = store::in_transaction(conn, |c| {
+        if integrations::count(c)? > 0 {
+            return Ok(None);
+        }
+        let id = crate::secret::new_integration_id();
+        integrations::create(c, &id, "default")?;
+        let token = tokens::issue(c, &id, &Actor::cli())?;
+        Ok(Some((id, token)))
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some((id, token)) = created {
+        say(&format!("created integration {id} (default) on this empty database"));
+        say(&format!("endpoint: {origin}/scim/{id}"));
+        say(&format!("token: {token}"));
+        say("(the token is shown only now; `scimd token rotate ID` issues a new one)");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+}

@@ -1,0 +1,172 @@
+//! Turns method + path into a typed `Endpoint` before any handler runs, so
+//! handlers match on an enum and the routing table can be read (and tested)
+//! in one place, without sockets. Paths are `/scim/<integration>/<rest>`.
+
+use crate::scim::error::ScimError;
+use hyper::Method;
+
+/// The resource collections scimd serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Users,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    ServiceProviderConfig,
+    ResourceTypes,
+    ResourceType(String),
+    Schemas,
+    Schema(String),
+    List(Kind),
+    Create(Kind),
+    Search(Kind),
+    Get(Kind, String),
+    Replace(Kind, String),
+    Patch(Kind, String),
+    Delete(Kind, String),
+    Bulk,
+}
+
+impl Endpoint {
+    /// A short stable name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Endpoint::ServiceProviderConfig => "ServiceProviderConfig",
+            Endpoint::ResourceTypes | Endpoint::ResourceType(_) => "ResourceTypes",
+            Endpoint::Schemas | Endpoint::Schema(_) => "Schemas",
+            Endpoint::List(_) => "ListUsers",
+            Endpoint::Create(_) => "CreateUser",
+            Endpoint::Search(_) => "SearchUsers",
+            Endpoint::Get(..) => "GetUser",
+            Endpoint::Replace(..) => "ReplaceUser",
+            Endpoint::Patch(..) => "PatchUser",
+            Endpoint::Delete(..) => "DeleteUser",
+            Endpoint::Bulk => "Bulk",
+        }
+    }
+}
+
+/// Splits `/scim/<integration>/<rest>` into the integration id and the rest
+/// (without its leading slash). None when the path is not a SCIM path.
+pub fn split_integration(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/scim/")?;
+    let (id, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    if id.is_empty() {
+        return None;
+    }
+    Some((id, rest))
+}
+
+fn not_allowed(method: &Method, what: &str) -> ScimError {
+    ScimError::method_not_allowed(format!("{method} is not allowed on {what}"))
+}
+
+/// Routes the part of the path after the integration id.
+pub fn route(method: &Method, rest: &str) -> Result<Endpoint, ScimError> {
+    let rest = rest.trim_end_matches('/');
+    let segments: Vec<&str> = if rest.is_empty() {
+        Vec::new()
+    } else {
+        rest.split('/').collect()
+    };
+    let read_only = |e: Endpoint, what: &str| {
+        if method == Method::GET {
+            Ok(e)
+        } else {
+            Err(not_allowed(method, what))
+        }
+    };
+    match segments.as_slice() {
+        ["ServiceProviderConfig"] => read_only(Endpoint::ServiceProviderConfig, "/ServiceProviderConfig"),
+        ["ResourceTypes"] => read_only(Endpoint::ResourceTypes, "/ResourceTypes"),
+        ["ResourceTypes", name] => read_only(Endpoint::ResourceType(name.to_string()), "/ResourceTypes"),
+        ["Schemas"] => read_only(Endpoint::Schemas, "/Schemas"),
+        ["Schemas", urn] => read_only(Endpoint::Schema(urn.to_string()), "/Schemas"),
+        ["Users"] => match *method {
+            Method::GET => Ok(Endpoint::List(Kind::Users)),
+            Method::POST => Ok(Endpoint::Create(Kind::Users)),
+            _ => Err(not_allowed(method, "/Users")),
+        },
+        ["Users", ".search"] => match *method {
+            Method::POST => Ok(Endpoint::Search(Kind::Users)),
+            _ => Err(not_allowed(method, "/Users/.search")),
+        },
+        ["Users", id] => {
+            let id = id.to_string();
+            match *method {
+                Method::GET => Ok(Endpoint::Get(Kind::Users, id)),
+                Method::PUT => Ok(Endpoint::Replace(Kind::Users, id)),
+                Method::PATCH => Ok(Endpoint::Patch(Kind::Users, id)),
+                Method::DELETE => Ok(Endpoint::Delete(Kind::Users, id)),
+                _ => Err(not_allowed(method, "/Users/{id}")),
+            }
+        }
+        ["Bulk"] => match *method {
+            Method::POST => Ok(Endpoint::Bulk),
+            _ => Err(not_allowed(method, "/Bulk")),
+        },
+        _ => Err(ScimError::not_found(format!("no SCIM endpoint at '/{rest}'"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_integration_from_rest() {
+        assert_eq!(split_integration("/scim/int_a/Users/x"), Some(("int_a", "Users/x")));
+        assert_eq!(split_integration("/scim/int_a"), Some(("int_a", "")));
+        assert_eq!(split_integration("/scim/"), None);
+        assert_eq!(split_integration("/other"), None);
+    }
+
+    #[test]
+    fn users_collection_routes_by_method() {
+        assert_eq!(route(&Method::GET, "Users").unwrap(), Endpoint::List(Kind::Users));
+        assert_eq!(route(&Method::POST, "Users/").unwrap(), Endpoint::Create(Kind::Users));
+        assert_eq!(route(&Method::DELETE, "Users").unwrap_err().status, 405);
+    }
+
+    #[test]
+    fn user_by_id_routes_by_method() {
+        assert_eq!(
+            route(&Method::PUT, "Users/abc").unwrap(),
+            Endpoint::Replace(Kind::Users, "abc".into())
+        );
+        assert_eq!(
+            route(&Method::DELETE, "Users/abc").unwrap(),
+            Endpoint::Delete(Kind::Users, "abc".into())
+        );
+        assert_eq!(route(&Method::POST, "Users/abc").unwrap_err().status, 405);
+    }
+
+    #[test]
+    fn discovery_endpoints_are_read_only() {
+        assert_eq!(
+            route(&Method::GET, "ServiceProviderConfig").unwrap(),
+            Endpoint::ServiceProviderConfig
+        );
+        for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert_eq!(route(&m, "ServiceProviderConfig").unwrap_err().status, 405);
+            assert_eq!(route(&m, "Schemas").unwrap_err().status, 405);
+            assert_eq!(route(&m, "ResourceTypes/User").unwrap_err().status, 405);
+        }
+    }
+
+    #[test]
+    fn schema_by_urn_keeps_colons() {
+        assert_eq!(
+            route(&Method::GET, "Schemas/urn:ietf:params:scim:schemas:core:2.0:User").unwrap(),
+            Endpoint::Schema("urn:ietf:params:scim:schemas:core:2.0:User".into())
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_404() {
+        assert_eq!(route(&Method::GET, "Nope").unwrap_err().status, 404);
+        assert_eq!(route(&Method::GET, "Users/a/b").unwrap_err().status, 404);
+        assert_eq!(route(&Method::GET, "").unwrap_err().status, 404);
+    }
+}

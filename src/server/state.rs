@@ -1,0 +1,31 @@
+//! What every request handler can see: the store and the server's settings.
+
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+    pub default_page_size: i64,
+    pub max_page_size: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_connections: 512,
+            default_page_size: 100,
+            max_page_size: 1000,
+        }
+    }
+}
+
+pub struct AppState {
+    pub store: Store,
+    pub limits: Limits,
+    /// Base such as `https://scim.example.com`; None: from the request's Host.
+    pub public_url: Option<String>,
+    /// `https` or `http`, for URLs built from the Host header.
+    pub scheme: &'static str,
+}

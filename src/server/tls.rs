@@ -1,0 +1,106 @@
+//! TLS for the listener: a certificate and key from PEM files, or a
+//! self-signed pair generated once and kept in the database so that restarts
+//! present the same certificate (and the IdP's pinned fingerprint stays valid).
+//! ALPN offers HTTP/2 and HTTP/1.1.
+
+use crate::store::{self, secrets};
+use rusqlite::Connection;
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Arc;
+
+const CERT_SECRET: &str = "tls_cert_pem";
+const KEY_SECRET: &str = "tls_key_pem";
+
+pub struct Loaded {
+    pub config: Arc<ServerConfig>,
+    /// `AA:BB:…`, SHA-256 of the leaf certificate's DER.
+    pub fingerprint: String,
+}
+
+pub fn from_files(cert: &Path, key: &Path) -> Result<Loaded, String> {
+    let cert_pem = std::fs::read(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
+    let key_pem = std::fs::read(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
+    build(&cert_pem, &key_pem)
+}
+
+/// Loads the stored self-signed pair, generating and storing it on first use.
+pub fn self_signed(conn: &Connection, extra_names: &[String]) -> Result<Loaded, String> {
+    let stored = store::in_transaction(conn, |c| {
+        let cert = secrets::get(c, CERT_SECRET)?;
+        let key = secrets::get(c, KEY_SECRET)?;
+        if let (Some(cert), Some(key)) = (cert, key) {
+            return Ok((cert, key));
+        }
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        for n in extra_names {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        let generated = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| store::StoreError::Corrupt(format!("cannot generate a certificate: {e}")))?;
+        let cert = generated.cert.pem();
+        let key = generated.key_pair.serialize_pem();
+        secrets::put(c, CERT_SECRET, &cert)?;
+        secrets::put(c, KEY_SECRET, &key)?;
+        Ok((cert, key))
+    })
+    .map_err(|e| e.to_string())?;
+    build(stored.0.as_bytes(), stored.1.as_bytes())
+}
+
+fn build(cert_pem: &[u8], key_pem: &[u8]) -> Result<Loaded, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("certificate PEM: {e}"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| "the certificate file holds no certificate".to_string())?;
+    let fingerprint = fingerprint(leaf.as_ref());
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key PEM: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key do not work together: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Loaded {
+        config: Arc::new(config),
+        fingerprint,
+    })
+}
+
+pub fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_colon_separated_uppercase_hex() {
+        let f = fingerprint(b"x");
+        assert_eq!(f.len(), 32 * 3 - 1);
+        assert!(f.chars().all(|c| c == ':' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
+    }
+
+    #[test]
+    fn self_signed_pair_is_generated_once_and_reused() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&conn).unwrap();
+        let a = self_signed(&conn, &[]).unwrap();
+        let b = self_signed(&conn, &[]).unwrap();
+        assert_eq!(a.fingerprint, b.fingerprint);
+    }
+}

@@ -1,0 +1,82 @@
+//! Integrations: one IdP connection each, with its own tokens, users and
+//! groups. Nothing crosses integrations.
+
+use super::{Result, StoreError};
+use crate::scim::error::ScimError;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Integration {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub enabled: bool,
+    pub users: i64,
+    pub groups: i64,
+}
+
+pub fn create(conn: &Connection, id: &str, name: &str) -> Result<Integration> {
+    let created = crate::clock::now_string();
+    conn.execute(
+        "INSERT INTO integration(id, name, created, enabled) VALUES (?1, ?2, ?3, 1)",
+        params![id, name, created],
+    )?;
+    get(conn, id)
+}
+
+fn unknown(id: &str) -> StoreError {
+    StoreError::Scim(ScimError::not_found(format!("no integration with id '{id}'")))
+}
+
+const SELECT: &str = "SELECT i.id, i.name, i.created, i.enabled,
+        (SELECT count(*) FROM scim_user u WHERE u.integration_id = i.id)
+    FROM integration i";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
+    Ok(Integration {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created: r.get(2)?,
+        enabled: r.get(3)?,
+        users: r.get(4)?,
+        groups: 0,
+    })
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Integration> {
+    conn.query_row(&format!("{SELECT} WHERE i.id = ?1"), [id], from_row)
+        .optional()?
+        .ok_or_else(|| unknown(id))
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<Integration>> {
+    let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY i.created, i.id"))?;
+    let rows = stmt.query_map([], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT count(*) FROM integration", [], |r| r.get(0))?)
+}
+
+pub fn set_enabled(conn: &Connection, id: &str, enabled: bool) -> Result<()> {
+    let n = conn.execute(
+        "UPDATE integration SET enabled = ?2 WHERE id = ?1",
+        params![id, enabled],
+    )?;
+    if n == 0 {
+        return Err(unknown(id));
+    }
+    Ok(())
+}
+
+/// Removes the integration and, by cascade, its tokens, users and groups.
+/// The audit trail stays.
+pub fn delete(conn: &Connection, id: &str) -> Result<()> {
+    let n = conn.execute("DELETE FROM integration WHERE id = ?1", [id])?;
+    if n == 0 {
+        return Err(unknown(id));
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! The SQLite file: connection setup, migrations, the single writer thread,
+//! the pool of read-only connections, and one module of queries per kind of
+//! record. Query functions take a `&Connection` so the server (through the
+//! writer and reader pool) and the offline CLI (through a direct transaction)
+//! run the same SQL.
+
+pub mod audit;
+pub mod connection;
+pub mod integrations;
+pub mod migrate;
+pub mod readers;
+pub mod secrets;
+pub mod tokens;
+pub mod users;
+pub mod writer;
+
+use crate::scim::error::ScimError;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What can go wrong below the protocol layer.
+#[derive(Debug)]
+pub enum StoreError {
+    /// A refusal the client should see (uniqueness, not found, precondition).
+    Scim(ScimError),
+    /// SQLite itself failed; the client sees a 500 and the log gets the cause.
+    Db(rusqlite::Error),
+    /// Stored data that does not parse: a bug or a hand-edited file.
+    Corrupt(String),
+    /// The writer thread is gone (shutting down).
+    Closed,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Scim(e) => write!(f, "{e}"),
+            StoreError::Db(e) => write!(f, "database error: {e}"),
+            StoreError::Corrupt(m) => write!(f, "stored data is corrupt: {m}"),
+            StoreError::Closed => write!(f, "the database writer has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e)
+    }
+}
+
+impl From<ScimError> for StoreError {
+    fn from(e: ScimError) -> Self {
+        StoreError::Scim(e)
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The server's handle: one writer thread and a pool of readers on one file.
+#[derive(Clone)]
+pub struct Store {
+    pub writer: Arc<writer::Writer>,
+    pub readers: readers::Readers,
+    pub path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the file and starts the writer.
+    pub fn open(path: &Path, readers: usize) -> Result<Store> {
+        let conn = connection::open_write(path)?;
+        migrate::apply(&conn)?;
+        let writer = writer::Writer::start(conn)?;
+        Ok(Store {
+            writer: Arc::new(writer),
+            readers: readers::Readers::new(path.to_path_buf(), readers),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.run(f).await
+    }
+
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        self.readers.run(f).await
+    }
+}
+
+/// Runs `f` in one immediate transaction on a plain connection: the CLI's way
+/// of writing, safe beside a running server thanks to WAL and the busy timeout.
+pub fn in_transaction<T>(
+    conn: &rusqlite::Connection,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T>,
+) -> Result<T> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! User rows: the canonical resource JSON plus the indexed columns that
+//! queries and uniqueness checks need. Every change writes its audit row in
+//! the same transaction.
+
+use super::audit::{self, Actor};
+use super::{Result, StoreError};
+use crate::scim::error::ScimError;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+/// A user as stored: the resource without `id` and `meta`, and the meta facts.
+#[derive(Debug, Clone)]
+pub struct StoredUser {
+    pub id: String,
+    pub resource: Value,
+    pub created: String,
+    pub last_modified: String,
+    pub version: i64,
+}
+
+/// The columns derived from a resource; computed in one place so insert and
+/// update can never disagree about them.
+struct Columns {
+    user_name: String,
+    user_name_fold: String,
+    external_id: Option<String>,
+    display_name: Option<String>,
+    active: bool,
+    primary_email: Option<String>,
+    emails: Vec<(String, Option<String>, bool)>,
+}
+
+fn columns(resource: &Value) -> Result<Columns> {
+    let user_name = resource
+        .get("userName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ScimError::invalid_value("userName is required"))?
+        .to_string();
+    let emails: Vec<(String, Option<String>, bool)> = resource
+        .get("emails")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| {
+                    let value = e.get("value")?.as_str()?.to_lowercase();
+                    let kind = e.get("type").and_then(Value::as_str).map(str::to_string);
+                    let primary = e.get("primary").and_then(Value::as_bool).unwrap_or(false);
+                    Some((value, kind, primary))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let primary_email = emails
+        .iter()
+        .find(|e| e.2)
+        .or_else(|| emails.first())
+        .map(|e| e.0.clone());
+    Ok(Columns {
+        user_name_fold: user_name.to_lowercase(),
+        user_name,
+        external_id: resource
+            .get("externalId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        display_name: resource
+            .get("displayName")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        active: resource
+            .get("active")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        primary_email,
+        emails,
+    })
+}
+
+fn check_user_name_free(
+    conn: &Connection,
+    integration_id: &str,
+    cols: &Columns,
+    except_seq: Option<i64>,
+) -> Result<()> {
+    let taken: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM scim_user WHERE integration_id = ?1 AND user_name_fold = ?2",
+            params![integration_id, cols.user_name_fold],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match taken {
+        Some(seq) if Some(seq) != except_seq => Err(ScimError::uniqueness(format!(
+            "userName '{}' is already taken in this integration (userName is case-insensitive)",
+            cols.user_name
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+fn write_emails(conn: &Connection, seq: i64, integration_id: &str, cols: &Columns) -> Result<()> {
+    conn.execute("DELETE FROM scim_user_email WHERE user_seq = ?1", [seq])?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO scim_user_email(user_seq, integration_id, value_fold, type, is_primary)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (value, kind, primary) in &cols.emails {
+        stmt.execute(params![seq, integration_id, value, kind, primary])?;
+    }
+    Ok(())
+}
+
+fn user_event(conn: &Connection, actor: &Actor, integration_id: &str, id: &str, cols: &Columns, event: &str) -> Result<()> {
+    audit::record(
+        conn,
+        actor,
+        audit::Entry {
+            integration_id,
+            event,
+            resource_type: Some("User"),
+            resource_id: Some(id),
+            external_id: cols.external_id.as_deref(),
+            detail: Some(&cols.user_name),
+        },
+    )
+}
+
+pub fn insert(
+    conn: &Connection,
+    integration_id: &str,
+    id: &str,
+    resource: &Value,
+    actor: &Actor,
+) -> Result<StoredUser> {
+    let cols = columns(resource)?;
+    check_user_name_free(conn, integration_id, &cols, None)?;
+    let now = crate::clock::now_string();
+    conn.execute(
+        "INSERT INTO scim_user(integration_id, id, user_name, user_name_fold, external_id,
+            primary_email, display_name, active, created, last_modified, version, resource)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1, ?10)",
+        params![
+            integration_id,
+            id,
+            cols.user_name,
+            cols.user_name_fold,
+            cols.external_id,
+            cols.primary_email,
+            cols.display_name,
+            cols.active,
+            now,
+            serde_json::to_string(resource)?,
+        ],
+    )?;
+    let seq = conn.last_insert_rowid();
+    write_emails(conn, seq, integration_id, &cols)?;
+    user_event(conn, actor, integration_id, id, &cols, audit::USER_CREATED)?;
+    if !cols.active {
+        user_event(conn, actor, integration_id, id, &cols, audit::USER_DEACTIVATED)?;
+    }
+    Ok(StoredUser {
+        id: id.to_string(),
+        resource: resource.clone(),
+        created: now.clone(),
+        last_modified: now,
+        version: 1,
+    })
+}
+
+struct Current {
+    seq: i64,
+    user: StoredUser,
+}
+
+fn load(conn: &Connection, integration_id: &str, id: &str) -> Result<Option<Current>> {
+    let row = conn
+        .query_row(
+            "SELECT seq, resource, created, last_modified, version FROM scim_user
+             WHERE integration_id = ?1 AND id = ?2",
+            params![integration_id, id],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(seq, json, created, last_modified, version)| {
+        Ok(Current {
+            seq,
+            user: StoredUser {
+                id: id.to_string(),
+                resource: serde_json::from_str(&json)?,
+                created,
+                last_modified,
+                version,
+            },
+        })
+    })
+    .transpose()
+}
+
+pub fn not_found(id: &str) -> StoreError {
+    ScimError::not_found(format!("no User with id '{id}'")).into()
+}
+
+pub fn get(conn: &Connection, integration_id: &str, id: &str) -> Result<Option<StoredUser>> {
+    Ok(load(conn, integration_id, id)?.map(|c| c.user))
+}
+
+/// The weak ETag of a version, as sent in `ETag` and `meta.version`.
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// RFC 7232 If-Match: `*` or a list of entity tags, compared weakly.
+pub fn check_if_match(if_match: Option<&str>, version: i64) -> Result<()> {
+    let Some(header) = if_match else {
+        return Ok(());
+    };
+    let current = etag(version);
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let matches = header
+        .split(',')
+        .any(|t| t.trim() == "*" || strip(t) == strip(&current));
+    if matches {
+        Ok(())
+    } else {
+        Err(ScimError::precondition_failed(format!(
+            "If-Match {header} does not match the current version {current}"
+        ))
+        .into())
+    }
+}
+
+/// Replaces the resource. A replacement identical to what is stored changes
+/// nothing, so the version is not bumped.
+pub fn replace(
+    conn: &Connection,
+    integration_id: &str,
+    id: &str,
+    resource: &Value,
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<StoredUser> {
+    let current = load(conn, integration_id, id)?.ok_or_else(|| not_found(id))?;
+    check_if_match(if_match, current.user.version)?;
+    if &current.user.resource == resource {
+        return Ok(current.user);
+    }
+    let old = columns(&current.user.resource)?;
+    let cols = columns(resource)?;
+    check_user_name_free(conn, integration_id, &cols, Some(current.seq))?;
+    let now = crate::clock::now_string();
+    let version = current.user.version + 1;
+    conn.execute(
+        "UPDATE scim_user SET user_name = ?2, user_name_fold = ?3, external_id = ?4,
+            primary_email = ?5, display_name = ?6, active = ?7, last_modified = ?8,
+            version = ?9, resource = ?10
+         WHERE seq = ?1",
+        params![
+            current.seq,
+            cols.user_name,
+            cols.user_name_fold,
+            cols.external_id,
+            cols.primary_email,
+            cols.display_name,
+            cols.active,
+            now,
+            version,
+            serde_json::to_string(resource)?,
+        ],
+    )?;
+    write_emails(conn, current.seq, integration_id, &cols)?;
+    user_event(conn, actor, integration_id, id, &cols, audit::USER_UPDATED)?;
+    if old.active && !cols.active {
+        user_event(conn, actor, integration_id, id, &cols, audit::USER_DEACTIVATED)?;
+    } else if !old.active && cols.active {
+        user_event(conn, actor, integration_id, id, &cols, audit::USER_REACTIVATED)?;
+    }
+    Ok(StoredUser {
+        id: id.to_string(),
+        resource: resource.clone(),
+        created: current.user.created,
+        last_modified: now,
+        version,
+    })
+}
+
+pub fn delete(
+    conn: &Connection,
+    integration_id: &str,
+    id: &str,
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<()> {
+    let current = load(conn, integration_id, id)?.ok_or_else(|| not_found(id))?;
+    check_if_match(if_match, current.user.version)?;
+    let cols = columns(&current.user.resource)?;
+    conn.execute("DELETE FROM scim_user WHERE seq = ?1", [current.seq])?;
+    user_event(conn, actor, integration_id, id, &cols, audit::USER_DELETED)
+}
+
+/// One page in insertion order, and the exact total.
+pub fn list(
+    conn: &Connection,
+    integration_id: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<(i64, Vec<StoredUser>)> {
+    let total: i64 = conn.query_row(
+        "SELECT count(*) FROM scim_user WHERE integration_id = ?1",
+        [integration_id],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, resource, created, last_modified, version FROM scim_user
+         WHERE integration_id = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3",
+    )?;
+    let rows = stmt.query_map(params![integration_id, limit, offset], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    let mut users = Vec::new();
+    for row in rows {
+        let (id, json, created, last_modified, version) = row?;
+        users.push(StoredUser {
+            id,
+            resource: serde_json::from_str(&json)?,
+            created,
+            last_modified,
+            version,
+        });
+    }
+    Ok((total, users))
+}

@@ -1,0 +1,13 @@
+//! Black-box tests of scimd: every test starts the real binary (through
+//! `harness`) on `127.0.0.1:0` with its own temporary database and checks one
+//! behaviour over HTTPS or through the CLI. One test binary made of modules,
+//! so the crate is linked once. Nothing here imports scimd's code.
+
+mod harness;
+
+mod auth;
+mod cli;
+mod discovery;
+mod errors;
+mod lifecycle;
+mod users;
