@@ -6,5 +6,5 @@ pub mod cli;
 pub mod clock;
 pub mod scim;
 pub mod secret;
-//TMP pub mod server;
+pub mod server;
 pub mod store;

@@ -30,7 +30,10 @@ pub fn shown_prefix(token: &str) -> String {
 }
 
 pub fn new_integration_id() -> String {
-    format!("int_{}", Alphanumeric.sample_string(&mut OsRng, 16).to_lowercase())
+    format!(
+        "int_{}",
+        Alphanumeric.sample_string(&mut OsRng, 16).to_lowercase()
+    )
 }
 
 /// A random (version 4) UUID, the form IdPs expect for resource ids.

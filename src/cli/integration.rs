@@ -28,10 +28,15 @@ pub fn create(db: &Path, name: &str, as_json: bool) -> Result<(), String> {
             "token": token,
         }));
     }
-    println!("created integration {} ({})", integration.id, integration.name);
+    println!(
+        "created integration {} ({})",
+        integration.id, integration.name
+    );
     println!("endpoint: {endpoint}");
     println!("token:    {token}");
-    println!("The token is shown only now. Paste endpoint and token into your IdP's SCIM settings.");
+    println!(
+        "The token is shown only now. Paste endpoint and token into your IdP's SCIM settings."
+    );
     Ok(())
 }
 
@@ -88,7 +93,10 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
 pub fn set_enabled(db: &Path, id: &str, enabled: bool) -> Result<(), String> {
     let conn = open(db)?;
     store::in_transaction(&conn, |c| integrations::set_enabled(c, id, enabled)).map_err(message)?;
-    println!("integration {id} {}", if enabled { "enabled" } else { "disabled" });
+    println!(
+        "integration {id} {}",
+        if enabled { "enabled" } else { "disabled" }
+    );
     Ok(())
 }
 

@@ -24,7 +24,8 @@ pub fn init_logging() {
 
 /// Opens the database for an admin command, creating and migrating it.
 pub fn open(db: &Path) -> Result<Connection, String> {
-    let conn = connection::open_write(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let conn =
+        connection::open_write(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
     migrate::apply(&conn).map_err(|e| e.to_string())?;
     Ok(conn)
 }

@@ -9,7 +9,8 @@ pub fn rotate(db: &Path, id: &str, grace: &str, as_json: bool) -> Result<(), Str
     let grace = crate::clock::parse_duration(grace)?;
     let conn = open(db)?;
     let (token, until) =
-        store::in_transaction(&conn, |c| tokens::rotate(c, id, grace, &Actor::cli())).map_err(message)?;
+        store::in_transaction(&conn, |c| tokens::rotate(c, id, grace, &Actor::cli()))
+            .map_err(message)?;
     if as_json {
         return print_json(&json!({"id": id, "token": token, "old_token_valid_until": until}));
     }
@@ -24,10 +25,13 @@ pub fn rotate(db: &Path, id: &str, grace: &str, as_json: bool) -> Result<(), Str
 
 pub fn revoke(db: &Path, id: &str, yes: bool) -> Result<(), String> {
     if !yes {
-        return Err(format!("refusing to revoke every token of {id} without --yes"));
+        return Err(format!(
+            "refusing to revoke every token of {id} without --yes"
+        ));
     }
     let conn = open(db)?;
-    let n = store::in_transaction(&conn, |c| tokens::revoke_all(c, id, &Actor::cli())).map_err(message)?;
+    let n = store::in_transaction(&conn, |c| tokens::revoke_all(c, id, &Actor::cli()))
+        .map_err(message)?;
     println!("revoked {n} token(s) of {id}");
     Ok(())
 }
@@ -47,7 +51,10 @@ pub fn print_table(toks: &[tokens::TokenInfo]) {
         println!("no valid tokens; issue one with `scimd token rotate ID`");
         return;
     }
-    println!("{:<12} {:<26} {:<26} expires", "prefix", "created", "last used");
+    println!(
+        "{:<12} {:<26} {:<26} expires",
+        "prefix", "created", "last used"
+    );
     for t in toks {
         println!(
             "{:<12} {:<26} {:<26} {}",

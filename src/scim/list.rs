@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn count_is_clamped_to_zero_and_max() {
         assert_eq!(Paging::parse(None, Some("-1"), 100, 1000).unwrap().count, 0);
-        assert_eq!(Paging::parse(None, Some("5000"), 100, 1000).unwrap().count, 1000);
+        assert_eq!(
+            Paging::parse(None, Some("5000"), 100, 1000).unwrap().count,
+            1000
+        );
         assert_eq!(Paging::parse(None, None, 100, 1000).unwrap().count, 100);
     }
 

@@ -3,6 +3,12 @@
 //! those in. Everything is unit-tested with plain values.
 
 pub mod attrpath;
+pub mod discovery;
 pub mod error;
+pub mod filter;
 pub mod list;
+pub mod path;
+pub mod projection;
 pub mod render;
+pub mod resource;
+pub mod schema;

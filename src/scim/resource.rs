@@ -310,7 +310,9 @@ fn coerce_single(def: &AttrDef, value: &Value, label: &str) -> Result<Option<Val
         AttrType::DateTime => match value {
             Value::String(s) if s.is_empty() => Ok(None),
             Value::String(s) if is_date_time(s) => Ok(Some(value.clone())),
-            _ => Err(wrong("an xsd:dateTime string such as \"2015-06-30T12:00:00Z\"")),
+            _ => Err(wrong(
+                "an xsd:dateTime string such as \"2015-06-30T12:00:00Z\"",
+            )),
         },
         AttrType::Boolean => match value {
             Value::Bool(_) => Ok(Some(value.clone())),
@@ -514,7 +516,10 @@ mod tests {
             "name": {"familyName": "Jensen"},
             "name.givenName": "B",
         }));
-        assert_eq!(out["name"], json!({"familyName": "Jensen", "givenName": "B"}));
+        assert_eq!(
+            out["name"],
+            json!({"familyName": "Jensen", "givenName": "B"})
+        );
     }
 
     #[test]
@@ -623,7 +628,12 @@ mod tests {
 
     #[test]
     fn boolean_strings_are_accepted() {
-        for (s, b) in [("True", true), ("false", false), ("TRUE", true), ("False", false)] {
+        for (s, b) in [
+            ("True", true),
+            ("false", false),
+            ("TRUE", true),
+            ("False", false),
+        ] {
             let out = user(json!({"userName": "b", "active": s}));
             assert_eq!(out["active"], json!(b));
         }
@@ -634,7 +644,11 @@ mod tests {
         let e = user_err(json!({"userName": "b", "emails": [{"value": "a", "primary": "yes"}]}));
         assert_eq!(e.detail, "'emails.primary' must be a boolean, got \"yes\"");
         let e = user_err(json!({"userName": "b", "name": {"givenName": ["B"]}}));
-        assert!(e.detail.starts_with("'name.givenName' must be a string"), "{}", e.detail);
+        assert!(
+            e.detail.starts_with("'name.givenName' must be a string"),
+            "{}",
+            e.detail
+        );
         let out = user(json!({"userName": "b", "emails": [{"value": "a", "primary": "True"}]}));
         assert_eq!(out["emails"][0]["primary"], json!(true));
     }
@@ -656,7 +670,9 @@ mod tests {
     #[test]
     fn binary_and_reference_must_be_strings() {
         let e = user_err(json!({"userName": "b", "x509Certificates": [{"value": 1}]}));
-        assert!(e.detail.starts_with("'x509Certificates.value' must be a string"));
+        assert!(e
+            .detail
+            .starts_with("'x509Certificates.value' must be a string"));
         let e = user_err(json!({"userName": "b", "profileUrl": true}));
         assert!(e.detail.starts_with("'profileUrl' must be a string"));
     }
@@ -797,7 +813,10 @@ mod tests {
         }
         for bad in ["yesterday", "2015-13-01T00:00:00Z", "2015-06-30"] {
             let e = normalize(&TYPED, &json!({"when": bad})).unwrap_err();
-            assert!(e.detail.starts_with("'when' must be an xsd:dateTime"), "{bad}");
+            assert!(
+                e.detail.starts_with("'when' must be an xsd:dateTime"),
+                "{bad}"
+            );
         }
     }
 

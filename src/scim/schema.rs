@@ -289,7 +289,10 @@ const CERT_SUBS: &[AttrDef] = &plural_subs(
 );
 
 const ADDRESS_SUBS: &[AttrDef] = &[
-    string("formatted", "The full mailing address formatted for display."),
+    string(
+        "formatted",
+        "The full mailing address formatted for display.",
+    ),
     string("streetAddress", "The street address component."),
     string("locality", "The city or locality."),
     string("region", "The state or region."),
@@ -312,22 +315,44 @@ const GROUPS_SUBS: &[AttrDef] = &[
 ];
 
 const USER_ATTRS: &[AttrDef] = &[
-    string("userName", "Unique identifier the User signs in with. REQUIRED.")
-        .required()
-        .unique(Uniqueness::Server),
+    string(
+        "userName",
+        "Unique identifier the User signs in with. REQUIRED.",
+    )
+    .required()
+    .unique(Uniqueness::Server),
     complex("name", "The components of the User's real name.").subs(NAME_SUBS),
     string("displayName", "The name of the User suitable for display."),
     string("nickName", "The casual way to address the User."),
-    reference("profileUrl", &["external"], "URL of the User's online profile."),
+    reference(
+        "profileUrl",
+        &["external"],
+        "URL of the User's online profile.",
+    ),
     string("title", "The User's title, e.g. 'Vice President'."),
-    string("userType", "The relationship between organisation and User, e.g. 'Employee'."),
-    string("preferredLanguage", "The User's preferred language, e.g. 'en-US'."),
-    string("locale", "The User's default location for localisation, e.g. 'en-US'."),
-    string("timezone", "The User's time zone in IANA form, e.g. 'Europe/Paris'."),
+    string(
+        "userType",
+        "The relationship between organisation and User, e.g. 'Employee'.",
+    ),
+    string(
+        "preferredLanguage",
+        "The User's preferred language, e.g. 'en-US'.",
+    ),
+    string(
+        "locale",
+        "The User's default location for localisation, e.g. 'en-US'.",
+    ),
+    string(
+        "timezone",
+        "The User's time zone in IANA form, e.g. 'Europe/Paris'.",
+    ),
     boolean("active", "The User's administrative status."),
-    string("password", "Cleartext password; accepted and never stored or returned.")
-        .mutability(Mutability::WriteOnly)
-        .returned(Returned::Never),
+    string(
+        "password",
+        "Cleartext password; accepted and never stored or returned.",
+    )
+    .mutability(Mutability::WriteOnly)
+    .returned(Returned::Never),
     complex("emails", "Email addresses of the User.")
         .multi()
         .subs(EMAIL_SUBS),
@@ -343,14 +368,19 @@ const USER_ATTRS: &[AttrDef] = &[
     complex("addresses", "Physical mailing addresses of the User.")
         .multi()
         .subs(ADDRESS_SUBS),
-    complex("groups", "Groups the User belongs to; maintained by the server.")
-        .multi()
-        .mutability(Mutability::ReadOnly)
-        .subs(GROUPS_SUBS),
+    complex(
+        "groups",
+        "Groups the User belongs to; maintained by the server.",
+    )
+    .multi()
+    .mutability(Mutability::ReadOnly)
+    .subs(GROUPS_SUBS),
     complex("entitlements", "Entitlements of the User.")
         .multi()
         .subs(ENTITLEMENT_SUBS),
-    complex("roles", "Roles of the User.").multi().subs(ROLE_SUBS),
+    complex("roles", "Roles of the User.")
+        .multi()
+        .subs(ROLE_SUBS),
     complex("x509Certificates", "Certificates issued to the User.")
         .multi()
         .subs(CERT_SUBS),
@@ -363,7 +393,10 @@ const MANAGER_SUBS: &[AttrDef] = &[
 ];
 
 const ENTERPRISE_ATTRS: &[AttrDef] = &[
-    string("employeeNumber", "Identifier assigned by the organisation, e.g. in hire order."),
+    string(
+        "employeeNumber",
+        "Identifier assigned by the organisation, e.g. in hire order.",
+    ),
     string("costCenter", "Name of a cost center."),
     string("organization", "Name of an organization."),
     string("division", "Name of a division."),
@@ -384,7 +417,11 @@ const MEMBER_SUBS: &[AttrDef] = &[
 const GROUP_ATTRS: &[AttrDef] = &[
     // The RFC's schema listing says required:false but its prose says
     // REQUIRED; every IdP sends one and scimd indexes it.
-    string("displayName", "A human-readable name for the Group. REQUIRED.").required(),
+    string(
+        "displayName",
+        "A human-readable name for the Group. REQUIRED.",
+    )
+    .required(),
     complex("members", "The members of the Group.")
         .multi()
         .subs(MEMBER_SUBS),
@@ -394,8 +431,12 @@ const META_SUBS: &[AttrDef] = &[
     string("resourceType", "The name of the resource's type.")
         .case_exact()
         .mutability(Mutability::ReadOnly),
-    AttrDef::new("created", AttrType::DateTime, "When the resource was added.")
-        .mutability(Mutability::ReadOnly),
+    AttrDef::new(
+        "created",
+        AttrType::DateTime,
+        "When the resource was added.",
+    )
+    .mutability(Mutability::ReadOnly),
     AttrDef::new(
         "lastModified",
         AttrType::DateTime,
@@ -657,7 +698,10 @@ mod tests {
             .sub_attributes
             .iter()
             .all(|s| s.mutability == Mutability::ReadOnly));
-        assert_eq!(g.sub("type").unwrap().canonical_values, ["direct", "indirect"]);
+        assert_eq!(
+            g.sub("type").unwrap().canonical_values,
+            ["direct", "indirect"]
+        );
     }
 
     #[test]
@@ -695,7 +739,10 @@ mod tests {
     fn enterprise_manager_display_name_is_read_only() {
         let m = ENTERPRISE_USER_SCHEMA.attr("manager").unwrap();
         assert_eq!(m.ty, AttrType::Complex);
-        assert_eq!(m.sub("displayName").unwrap().mutability, Mutability::ReadOnly);
+        assert_eq!(
+            m.sub("displayName").unwrap().mutability,
+            Mutability::ReadOnly
+        );
         assert_eq!(m.sub("value").unwrap().mutability, Mutability::ReadWrite);
         assert_eq!(m.sub("$ref").unwrap().reference_types, ["User"]);
         let names: Vec<_> = ENTERPRISE_USER_SCHEMA
@@ -743,7 +790,13 @@ mod tests {
         let subs: Vec<_> = meta.sub_attributes.iter().map(|a| a.name).collect();
         assert_eq!(
             subs,
-            ["resourceType", "created", "lastModified", "location", "version"]
+            [
+                "resourceType",
+                "created",
+                "lastModified",
+                "location",
+                "version"
+            ]
         );
     }
 

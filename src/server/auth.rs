@@ -16,7 +16,9 @@ use time::Duration;
 const TOUCH_EVERY: Duration = Duration::seconds(60);
 
 fn refused() -> ScimError {
-    ScimError::unauthorized("missing, invalid, expired or revoked bearer token for this integration")
+    ScimError::unauthorized(
+        "missing, invalid, expired or revoked bearer token for this integration",
+    )
 }
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -57,7 +59,10 @@ pub async fn authenticate(
         let when = crate::clock::format(now);
         // Fire and forget: bookkeeping must not delay or fail the request.
         tokio::spawn(async move {
-            if let Err(e) = store.write(move |c| tokens::touch(c, &found.hash, &when)).await {
+            if let Err(e) = store
+                .write(move |c| tokens::touch(c, &found.hash, &when))
+                .await
+            {
                 tracing::warn!(error = %e, "could not record token use");
             }
         });

@@ -36,7 +36,10 @@ fn schemas_served() -> Vec<&'static SchemaDef> {
 }
 
 pub fn service_provider_config(ctx: &Ctx) -> Response<Body> {
-    json_response(200, &docs::service_provider_config(&features(), &ctx.base_url))
+    json_response(
+        200,
+        &docs::service_provider_config(&features(), &ctx.base_url),
+    )
 }
 
 pub fn resource_types(ctx: &Ctx) -> Response<Body> {

@@ -45,7 +45,11 @@ pub fn from_store(e: StoreError) -> ScimError {
     }
 }
 
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
     let request_id = crate::secret::new_request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -121,7 +125,10 @@ async fn dispatch(
         Endpoint::Patch(..) | Endpoint::Search(..) | Endpoint::Bulk => Err(ScimError::new(
             501,
             None,
-            format!("{} is not implemented yet (see ServiceProviderConfig)", endpoint.name()),
+            format!(
+                "{} is not implemented yet (see ServiceProviderConfig)",
+                endpoint.name()
+            ),
         )),
     }
 }

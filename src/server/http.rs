@@ -51,7 +51,12 @@ pub fn check_content_type(req: &Request<Incoming>) -> Result<(), ScimError> {
         return Ok(());
     };
     let ct = ct.to_str().unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if mime == "application/scim+json" || mime == "application/json" {
         Ok(())
     } else {
@@ -64,9 +69,8 @@ pub fn check_content_type(req: &Request<Incoming>) -> Result<(), ScimError> {
 /// Reads at most `limit` bytes; a declared or actual larger body is a 413 and
 /// is not read further.
 pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ScimError> {
-    let too_large = || {
-        ScimError::payload_too_large(format!("request body is larger than {limit} bytes"))
-    };
+    let too_large =
+        || ScimError::payload_too_large(format!("request body is larger than {limit} bytes"));
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -77,12 +81,20 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Sc
     }
     let body = Limited::new(req.into_body(), limit);
     match tokio::time::timeout(BODY_READ_TIMEOUT, body.collect()).await {
-        Err(_) => Err(ScimError::new(408, None, "request body was not received in time")),
+        Err(_) => Err(ScimError::new(
+            408,
+            None,
+            "request body was not received in time",
+        )),
         Ok(Err(e)) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(too_large())
             } else {
-                Err(ScimError::invalid_syntax(format!("could not read request body: {e}")))
+                Err(ScimError::invalid_syntax(format!(
+                    "could not read request body: {e}"
+                )))
             }
         }
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
@@ -91,9 +103,10 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Sc
 
 pub fn parse_json(bytes: &[u8]) -> Result<Value, ScimError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ScimError::invalid_syntax("request body is empty; a JSON object is required"));
+        return Err(ScimError::invalid_syntax(
+            "request body is empty; a JSON object is required",
+        ));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        ScimError::invalid_syntax(format!("request body is not valid JSON: {e}"))
-    })
+    serde_json::from_slice(bytes)
+        .map_err(|e| ScimError::invalid_syntax(format!("request body is not valid JSON: {e}")))
 }

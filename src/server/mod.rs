@@ -50,7 +50,8 @@ pub fn serve(db: &Path, opts: ServeOptions) -> Result<(), String> {
 
 async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     // Setup runs once before serving, on this thread: blocking here is fine.
-    let setup = store::connection::open_write(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let setup = store::connection::open_write(db)
+        .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
     store::migrate::apply(&setup).map_err(|e| e.to_string())?;
     let (acceptor, scheme) = match &opts.tls {
         TlsMode::Insecure => {
@@ -65,8 +66,14 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
                     tls::self_signed(&setup, &extra)?
                 }
             };
-            say(&format!("certificate sha256 fingerprint: {}", loaded.fingerprint));
-            (Some(tokio_rustls::TlsAcceptor::from(loaded.config)), "https")
+            say(&format!(
+                "certificate sha256 fingerprint: {}",
+                loaded.fingerprint
+            ));
+            (
+                Some(tokio_rustls::TlsAcceptor::from(loaded.config)),
+                "https",
+            )
         }
     };
     let listener = tokio::net::TcpListener::bind(opts.listen)
@@ -108,7 +115,9 @@ fn first_integration(conn: &rusqlite::Connection, origin: &str) -> Result<(), St
     })
     .map_err(|e| e.to_string())?;
     if let Some((id, token)) = created {
-        say(&format!("created integration {id} (default) on this empty database"));
+        say(&format!(
+            "created integration {id} (default) on this empty database"
+        ));
         say(&format!("endpoint: {origin}/scim/{id}"));
         say(&format!("token: {token}"));
         say("(the token is shown only now; `scimd token rotate ID` issues a new one)");

@@ -42,7 +42,9 @@ fn decode(s: &str) -> Result<String, ScimError> {
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
                     .ok_or_else(|| {
-                        ScimError::invalid_syntax(format!("bad percent-escape in query string near '{s}'"))
+                        ScimError::invalid_syntax(format!(
+                            "bad percent-escape in query string near '{s}'"
+                        ))
                     })?;
                 out.push(hex);
                 i += 2;
@@ -51,8 +53,7 @@ fn decode(s: &str) -> Result<String, ScimError> {
         }
         i += 1;
     }
-    String::from_utf8(out)
-        .map_err(|_| ScimError::invalid_syntax("query string is not valid UTF-8"))
+    String::from_utf8(out).map_err(|_| ScimError::invalid_syntax("query string is not valid UTF-8"))
 }
 
 #[cfg(test)]

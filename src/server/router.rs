@@ -78,9 +78,13 @@ pub fn route(method: &Method, rest: &str) -> Result<Endpoint, ScimError> {
         }
     };
     match segments.as_slice() {
-        ["ServiceProviderConfig"] => read_only(Endpoint::ServiceProviderConfig, "/ServiceProviderConfig"),
+        ["ServiceProviderConfig"] => {
+            read_only(Endpoint::ServiceProviderConfig, "/ServiceProviderConfig")
+        }
         ["ResourceTypes"] => read_only(Endpoint::ResourceTypes, "/ResourceTypes"),
-        ["ResourceTypes", name] => read_only(Endpoint::ResourceType(name.to_string()), "/ResourceTypes"),
+        ["ResourceTypes", name] => {
+            read_only(Endpoint::ResourceType(name.to_string()), "/ResourceTypes")
+        }
         ["Schemas"] => read_only(Endpoint::Schemas, "/Schemas"),
         ["Schemas", urn] => read_only(Endpoint::Schema(urn.to_string()), "/Schemas"),
         ["Users"] => match *method {
@@ -106,7 +110,9 @@ pub fn route(method: &Method, rest: &str) -> Result<Endpoint, ScimError> {
             Method::POST => Ok(Endpoint::Bulk),
             _ => Err(not_allowed(method, "/Bulk")),
         },
-        _ => Err(ScimError::not_found(format!("no SCIM endpoint at '/{rest}'"))),
+        _ => Err(ScimError::not_found(format!(
+            "no SCIM endpoint at '/{rest}'"
+        ))),
     }
 }
 
@@ -116,7 +122,10 @@ mod tests {
 
     #[test]
     fn splits_integration_from_rest() {
-        assert_eq!(split_integration("/scim/int_a/Users/x"), Some(("int_a", "Users/x")));
+        assert_eq!(
+            split_integration("/scim/int_a/Users/x"),
+            Some(("int_a", "Users/x"))
+        );
         assert_eq!(split_integration("/scim/int_a"), Some(("int_a", "")));
         assert_eq!(split_integration("/scim/"), None);
         assert_eq!(split_integration("/other"), None);
@@ -124,8 +133,14 @@ mod tests {
 
     #[test]
     fn users_collection_routes_by_method() {
-        assert_eq!(route(&Method::GET, "Users").unwrap(), Endpoint::List(Kind::Users));
-        assert_eq!(route(&Method::POST, "Users/").unwrap(), Endpoint::Create(Kind::Users));
+        assert_eq!(
+            route(&Method::GET, "Users").unwrap(),
+            Endpoint::List(Kind::Users)
+        );
+        assert_eq!(
+            route(&Method::POST, "Users/").unwrap(),
+            Endpoint::Create(Kind::Users)
+        );
         assert_eq!(route(&Method::DELETE, "Users").unwrap_err().status, 405);
     }
 
@@ -158,7 +173,11 @@ mod tests {
     #[test]
     fn schema_by_urn_keeps_colons() {
         assert_eq!(
-            route(&Method::GET, "Schemas/urn:ietf:params:scim:schemas:core:2.0:User").unwrap(),
+            route(
+                &Method::GET,
+                "Schemas/urn:ietf:params:scim:schemas:core:2.0:User"
+            )
+            .unwrap(),
             Endpoint::Schema("urn:ietf:params:scim:schemas:core:2.0:User".into())
         );
     }

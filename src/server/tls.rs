@@ -22,7 +22,8 @@ pub struct Loaded {
 }
 
 pub fn from_files(cert: &Path, key: &Path) -> Result<Loaded, String> {
-    let cert_pem = std::fs::read(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
+    let cert_pem =
+        std::fs::read(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
     let key_pem = std::fs::read(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
     build(&cert_pem, &key_pem)
 }
@@ -41,8 +42,9 @@ pub fn self_signed(conn: &Connection, extra_names: &[String]) -> Result<Loaded, 
                 names.push(n.clone());
             }
         }
-        let generated = rcgen::generate_simple_self_signed(names)
-            .map_err(|e| store::StoreError::Corrupt(format!("cannot generate a certificate: {e}")))?;
+        let generated = rcgen::generate_simple_self_signed(names).map_err(|e| {
+            store::StoreError::Corrupt(format!("cannot generate a certificate: {e}"))
+        })?;
         let cert = generated.cert.pem();
         let key = generated.key_pair.serialize_pem();
         secrets::put(c, CERT_SECRET, &cert)?;
@@ -61,7 +63,8 @@ fn build(cert_pem: &[u8], key_pem: &[u8]) -> Result<Loaded, String> {
         .first()
         .ok_or_else(|| "the certificate file holds no certificate".to_string())?;
     let fingerprint = fingerprint(leaf.as_ref());
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key PEM: {e}"))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("private key PEM: {e}"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -92,7 +95,9 @@ mod tests {
     fn fingerprint_is_colon_separated_uppercase_hex() {
         let f = fingerprint(b"x");
         assert_eq!(f.len(), 32 * 3 - 1);
-        assert!(f.chars().all(|c| c == ':' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
+        assert!(f
+            .chars()
+            .all(|c| c == ':' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
     }
 
     #[test]

@@ -51,7 +51,7 @@ fn single(ctx: &Ctx, status: u16, user: &StoredUser, proj: &Projection) -> Respo
     resp
 }
 
-fn header<'a>(req: &'a Request<Incoming>, name: hyper::header::HeaderName) -> Option<&'a str> {
+fn header(req: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -81,7 +81,11 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>,
     Ok(resp)
 }
 
-pub async fn get(ctx: &Ctx, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ScimError> {
+pub async fn get(
+    ctx: &Ctx,
+    req: &Request<Incoming>,
+    id: &str,
+) -> Result<Response<Body>, ScimError> {
     let proj = projection(ctx)?;
     let integration = ctx.integration_id.clone();
     let key = id.to_string();
@@ -104,7 +108,11 @@ pub async fn get(ctx: &Ctx, req: &Request<Incoming>, id: &str) -> Result<Respons
     Ok(single(ctx, 200, &user, &proj))
 }
 
-pub async fn replace(ctx: &Ctx, req: Request<Incoming>, id: &str) -> Result<Response<Body>, ScimError> {
+pub async fn replace(
+    ctx: &Ctx,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Response<Body>, ScimError> {
     let proj = projection(ctx)?;
     let if_match = header(&req, IF_MATCH).map(str::to_string);
     let resource = read_resource(ctx, req).await?;
@@ -118,14 +126,25 @@ pub async fn replace(ctx: &Ctx, req: Request<Incoming>, id: &str) -> Result<Resp
             if let Some(old) = users::get(c, &integration, &key)? {
                 resource::check_immutable(&USER_TYPE, &old.resource, &resource)?;
             }
-            users::replace(c, &integration, &key, &resource, if_match.as_deref(), &actor)
+            users::replace(
+                c,
+                &integration,
+                &key,
+                &resource,
+                if_match.as_deref(),
+                &actor,
+            )
         })
         .await
         .map_err(from_store)?;
     Ok(single(ctx, 200, &user, &proj))
 }
 
-pub async fn delete(ctx: &Ctx, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ScimError> {
+pub async fn delete(
+    ctx: &Ctx,
+    req: &Request<Incoming>,
+    id: &str,
+) -> Result<Response<Body>, ScimError> {
     let if_match = header(req, IF_MATCH).map(str::to_string);
     let integration = ctx.integration_id.clone();
     let actor = Actor::scim(&ctx.request_id);
@@ -161,5 +180,8 @@ pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ScimError> {
         .iter()
         .map(|u| proj.apply(&USER_TYPE, &render(ctx, u)))
         .collect();
-    Ok(json_response(200, &list_response(total, paging.start_index, resources)))
+    Ok(json_response(
+        200,
+        &list_response(total, paging.start_index, resources),
+    ))
 }

@@ -35,11 +35,15 @@ impl Actor {
             .ok()
             .filter(|u| !u.is_empty())
             .or_else(|| {
-                std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("Uid:"))
-                        .and_then(|rest| rest.split_whitespace().next().map(|u| format!("uid {u}")))
-                })
+                std::fs::read_to_string("/proc/self/status")
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find_map(|l| l.strip_prefix("Uid:"))
+                            .and_then(|rest| {
+                                rest.split_whitespace().next().map(|u| format!("uid {u}"))
+                            })
+                    })
             })
             .unwrap_or_else(|| "unknown".into());
         Actor {

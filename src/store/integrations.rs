@@ -26,7 +26,9 @@ pub fn create(conn: &Connection, id: &str, name: &str) -> Result<Integration> {
 }
 
 fn unknown(id: &str) -> StoreError {
-    StoreError::Scim(ScimError::not_found(format!("no integration with id '{id}'")))
+    StoreError::Scim(ScimError::not_found(format!(
+        "no integration with id '{id}'"
+    )))
 }
 
 const SELECT: &str = "SELECT i.id, i.name, i.created, i.enabled,

@@ -111,7 +111,14 @@ fn write_emails(conn: &Connection, seq: i64, integration_id: &str, cols: &Column
     Ok(())
 }
 
-fn user_event(conn: &Connection, actor: &Actor, integration_id: &str, id: &str, cols: &Columns, event: &str) -> Result<()> {
+fn user_event(
+    conn: &Connection,
+    actor: &Actor,
+    integration_id: &str,
+    id: &str,
+    cols: &Columns,
+    event: &str,
+) -> Result<()> {
     audit::record(
         conn,
         actor,
@@ -157,7 +164,14 @@ pub fn insert(
     write_emails(conn, seq, integration_id, &cols)?;
     user_event(conn, actor, integration_id, id, &cols, audit::USER_CREATED)?;
     if !cols.active {
-        user_event(conn, actor, integration_id, id, &cols, audit::USER_DEACTIVATED)?;
+        user_event(
+            conn,
+            actor,
+            integration_id,
+            id,
+            &cols,
+            audit::USER_DEACTIVATED,
+        )?;
     }
     Ok(StoredUser {
         id: id.to_string(),
@@ -279,9 +293,23 @@ pub fn replace(
     write_emails(conn, current.seq, integration_id, &cols)?;
     user_event(conn, actor, integration_id, id, &cols, audit::USER_UPDATED)?;
     if old.active && !cols.active {
-        user_event(conn, actor, integration_id, id, &cols, audit::USER_DEACTIVATED)?;
+        user_event(
+            conn,
+            actor,
+            integration_id,
+            id,
+            &cols,
+            audit::USER_DEACTIVATED,
+        )?;
     } else if !old.active && cols.active {
-        user_event(conn, actor, integration_id, id, &cols, audit::USER_REACTIVATED)?;
+        user_event(
+            conn,
+            actor,
+            integration_id,
+            id,
+            &cols,
+            audit::USER_REACTIVATED,
+        )?;
     }
     Ok(StoredUser {
         id: id.to_string(),
