@@ -61,6 +61,38 @@ CREATE TABLE scim_user_email (
 CREATE INDEX scim_user_email_value ON scim_user_email(integration_id, value_fold);
 CREATE INDEX scim_user_email_user ON scim_user_email(user_seq);
 
+CREATE TABLE scim_group (
+    seq            INTEGER PRIMARY KEY,
+    integration_id TEXT NOT NULL REFERENCES integration(id) ON DELETE CASCADE,
+    id             TEXT NOT NULL,
+    display_name   TEXT NOT NULL,         -- not unique: Entra allows two groups with one name
+    external_id    TEXT,
+    created        TEXT NOT NULL,
+    last_modified  TEXT NOT NULL,
+    version        INTEGER NOT NULL DEFAULT 1,
+    resource       TEXT NOT NULL          -- canonical resource JSON without id, meta and members
+);
+CREATE UNIQUE INDEX scim_group_id ON scim_group(integration_id, id);
+CREATE UNIQUE INDEX scim_group_external_id ON scim_group(integration_id, external_id)
+    WHERE external_id IS NOT NULL;
+CREATE INDEX scim_group_display_name ON scim_group(integration_id, display_name COLLATE NOCASE);
+CREATE INDEX scim_group_last_modified ON scim_group(integration_id, last_modified);
+
+-- Group membership is a table, never a JSON array: adding one member to a
+-- 100 000-member group costs one indexed insert. A member is a user or a group.
+CREATE TABLE membership (
+    group_seq        INTEGER NOT NULL REFERENCES scim_group(seq) ON DELETE CASCADE,
+    member_user_seq  INTEGER REFERENCES scim_user(seq) ON DELETE CASCADE,
+    member_group_seq INTEGER REFERENCES scim_group(seq) ON DELETE CASCADE,
+    CHECK ((member_user_seq IS NULL) <> (member_group_seq IS NULL))
+);
+CREATE UNIQUE INDEX membership_user ON membership(group_seq, member_user_seq)
+    WHERE member_user_seq IS NOT NULL;
+CREATE UNIQUE INDEX membership_group ON membership(group_seq, member_group_seq)
+    WHERE member_group_seq IS NOT NULL;
+CREATE INDEX membership_by_user ON membership(member_user_seq) WHERE member_user_seq IS NOT NULL;
+CREATE INDEX membership_by_group ON membership(member_group_seq) WHERE member_group_seq IS NOT NULL;
+
 CREATE TABLE audit (
     seq            INTEGER PRIMARY KEY,
     time           TEXT NOT NULL,

@@ -43,6 +43,17 @@ pub fn full_resource(stored: &Value, meta: &Meta<'_>) -> Value {
     Value::Object(out)
 }
 
+/// Adds a computed attribute (`groups`, `members`) keeping `meta` last.
+pub fn insert_before_meta(resource: &mut Value, key: &str, value: Value) {
+    if let Some(obj) = resource.as_object_mut() {
+        let meta = obj.remove("meta");
+        obj.insert(key.to_string(), value);
+        if let Some(meta) = meta {
+            obj.insert("meta".into(), meta);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,17 +13,17 @@ use hyper::Response;
 /// What is implemented today; later features flip these on.
 fn features() -> Features {
     Features {
-        patch: false,
+        patch: true,
         bulk: None,
         filter_max_results: None,
         sort: false,
-        etag: false,
+        etag: true,
         cursor: false,
     }
 }
 
-fn resource_types_served() -> [&'static ResourceType; 1] {
-    [&schema::USER_TYPE]
+fn resource_types_served() -> [&'static ResourceType; 2] {
+    [&schema::USER_TYPE, &schema::GROUP_TYPE]
 }
 
 fn schemas_served() -> Vec<&'static SchemaDef> {

@@ -6,7 +6,7 @@ use super::http::{self, Body};
 use super::query::Query;
 use super::router::{self, Endpoint, Kind};
 use super::state::AppState;
-use super::{auth, discovery, users};
+use super::{auth, discovery, groups, users};
 use crate::scim::error::ScimError;
 use crate::store::StoreError;
 use hyper::body::Incoming;
@@ -27,9 +27,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn location(&self, kind: Kind, id: &str) -> String {
-        match kind {
-            Kind::Users => format!("{}/Users/{id}", self.base_url),
-        }
+        format!("{}/{}/{id}", self.base_url, kind.collection())
     }
 }
 
@@ -122,7 +120,14 @@ async fn dispatch(
         Endpoint::Create(Kind::Users) => users::create(&ctx, req).await,
         Endpoint::Replace(Kind::Users, id) => users::replace(&ctx, req, &id).await,
         Endpoint::Delete(Kind::Users, id) => users::delete(&ctx, &req, &id).await,
-        Endpoint::Patch(..) | Endpoint::Search(..) | Endpoint::Bulk => Err(ScimError::new(
+        Endpoint::Patch(Kind::Users, id) => users::patch(&ctx, req, &id).await,
+        Endpoint::List(Kind::Groups) => groups::list(&ctx).await,
+        Endpoint::Get(Kind::Groups, id) => groups::get(&ctx, &req, &id).await,
+        Endpoint::Create(Kind::Groups) => groups::create(&ctx, req).await,
+        Endpoint::Replace(Kind::Groups, id) => groups::replace(&ctx, req, &id).await,
+        Endpoint::Patch(Kind::Groups, id) => groups::patch(&ctx, req, &id).await,
+        Endpoint::Delete(Kind::Groups, id) => groups::delete(&ctx, &req, &id).await,
+        Endpoint::Search(..) | Endpoint::Bulk => Err(ScimError::new(
             501,
             None,
             format!(

@@ -110,3 +110,23 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ScimError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ScimError::invalid_syntax(format!("request body is not valid JSON: {e}")))
 }
+
+/// A request header as text; a non-ASCII value counts as absent.
+pub fn header(req: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks the content type, reads the bounded body and parses it as JSON.
+pub async fn read_json(req: Request<Incoming>, limit: usize) -> Result<Value, ScimError> {
+    check_content_type(&req)?;
+    let bytes = read_body(req, limit).await?;
+    parse_json(&bytes)
+}
+
+/// Adds the weak ETag header of a resource version.
+pub fn with_etag(mut resp: Response<Body>, etag: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        resp.headers_mut().insert(hyper::header::ETAG, v);
+    }
+    resp
+}

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod discovery;
+pub mod groups;
 pub mod handler;
 pub mod http;
 pub mod listener;

@@ -9,6 +9,24 @@ use hyper::Method;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Users,
+    Groups,
+}
+
+impl Kind {
+    fn from_segment(s: &str) -> Option<Kind> {
+        match s {
+            "Users" => Some(Kind::Users),
+            "Groups" => Some(Kind::Groups),
+            _ => None,
+        }
+    }
+
+    pub fn collection(self) -> &'static str {
+        match self {
+            Kind::Users => "Users",
+            Kind::Groups => "Groups",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,13 +53,20 @@ impl Endpoint {
             Endpoint::ServiceProviderConfig => "ServiceProviderConfig",
             Endpoint::ResourceTypes | Endpoint::ResourceType(_) => "ResourceTypes",
             Endpoint::Schemas | Endpoint::Schema(_) => "Schemas",
-            Endpoint::List(_) => "ListUsers",
-            Endpoint::Create(_) => "CreateUser",
-            Endpoint::Search(_) => "SearchUsers",
-            Endpoint::Get(..) => "GetUser",
-            Endpoint::Replace(..) => "ReplaceUser",
-            Endpoint::Patch(..) => "PatchUser",
-            Endpoint::Delete(..) => "DeleteUser",
+            Endpoint::List(Kind::Users) => "ListUsers",
+            Endpoint::List(Kind::Groups) => "ListGroups",
+            Endpoint::Create(Kind::Users) => "CreateUser",
+            Endpoint::Create(Kind::Groups) => "CreateGroup",
+            Endpoint::Search(Kind::Users) => "SearchUsers",
+            Endpoint::Search(Kind::Groups) => "SearchGroups",
+            Endpoint::Get(Kind::Users, _) => "GetUser",
+            Endpoint::Get(Kind::Groups, _) => "GetGroup",
+            Endpoint::Replace(Kind::Users, _) => "ReplaceUser",
+            Endpoint::Replace(Kind::Groups, _) => "ReplaceGroup",
+            Endpoint::Patch(Kind::Users, _) => "PatchUser",
+            Endpoint::Patch(Kind::Groups, _) => "PatchGroup",
+            Endpoint::Delete(Kind::Users, _) => "DeleteUser",
+            Endpoint::Delete(Kind::Groups, _) => "DeleteGroup",
             Endpoint::Bulk => "Bulk",
         }
     }
@@ -77,6 +102,9 @@ pub fn route(method: &Method, rest: &str) -> Result<Endpoint, ScimError> {
             Err(not_allowed(method, what))
         }
     };
+    if let Some(kind) = segments.first().and_then(|s| Kind::from_segment(s)) {
+        return route_collection(method, kind, &segments[1..], rest);
+    }
     match segments.as_slice() {
         ["ServiceProviderConfig"] => {
             read_only(Endpoint::ServiceProviderConfig, "/ServiceProviderConfig")
@@ -87,29 +115,43 @@ pub fn route(method: &Method, rest: &str) -> Result<Endpoint, ScimError> {
         }
         ["Schemas"] => read_only(Endpoint::Schemas, "/Schemas"),
         ["Schemas", urn] => read_only(Endpoint::Schema(urn.to_string()), "/Schemas"),
-        ["Users"] => match *method {
-            Method::GET => Ok(Endpoint::List(Kind::Users)),
-            Method::POST => Ok(Endpoint::Create(Kind::Users)),
-            _ => Err(not_allowed(method, "/Users")),
-        },
-        ["Users", ".search"] => match *method {
-            Method::POST => Ok(Endpoint::Search(Kind::Users)),
-            _ => Err(not_allowed(method, "/Users/.search")),
-        },
-        ["Users", id] => {
-            let id = id.to_string();
-            match *method {
-                Method::GET => Ok(Endpoint::Get(Kind::Users, id)),
-                Method::PUT => Ok(Endpoint::Replace(Kind::Users, id)),
-                Method::PATCH => Ok(Endpoint::Patch(Kind::Users, id)),
-                Method::DELETE => Ok(Endpoint::Delete(Kind::Users, id)),
-                _ => Err(not_allowed(method, "/Users/{id}")),
-            }
-        }
         ["Bulk"] => match *method {
             Method::POST => Ok(Endpoint::Bulk),
             _ => Err(not_allowed(method, "/Bulk")),
         },
+        _ => Err(ScimError::not_found(format!(
+            "no SCIM endpoint at '/{rest}'"
+        ))),
+    }
+}
+
+fn route_collection(
+    method: &Method,
+    kind: Kind,
+    tail: &[&str],
+    rest: &str,
+) -> Result<Endpoint, ScimError> {
+    let collection = kind.collection();
+    match tail {
+        [] => match *method {
+            Method::GET => Ok(Endpoint::List(kind)),
+            Method::POST => Ok(Endpoint::Create(kind)),
+            _ => Err(not_allowed(method, &format!("/{collection}"))),
+        },
+        [".search"] => match *method {
+            Method::POST => Ok(Endpoint::Search(kind)),
+            _ => Err(not_allowed(method, &format!("/{collection}/.search"))),
+        },
+        [id] => {
+            let id = id.to_string();
+            match *method {
+                Method::GET => Ok(Endpoint::Get(kind, id)),
+                Method::PUT => Ok(Endpoint::Replace(kind, id)),
+                Method::PATCH => Ok(Endpoint::Patch(kind, id)),
+                Method::DELETE => Ok(Endpoint::Delete(kind, id)),
+                _ => Err(not_allowed(method, &format!("/{collection}/{{id}}"))),
+            }
+        }
         _ => Err(ScimError::not_found(format!(
             "no SCIM endpoint at '/{rest}'"
         ))),
@@ -179,6 +221,22 @@ mod tests {
             )
             .unwrap(),
             Endpoint::Schema("urn:ietf:params:scim:schemas:core:2.0:User".into())
+        );
+    }
+
+    #[test]
+    fn groups_route_like_users() {
+        assert_eq!(
+            route(&Method::GET, "Groups").unwrap(),
+            Endpoint::List(Kind::Groups)
+        );
+        assert_eq!(
+            route(&Method::PATCH, "Groups/g1").unwrap(),
+            Endpoint::Patch(Kind::Groups, "g1".into())
+        );
+        assert_eq!(
+            route(&Method::POST, "Groups/.search").unwrap(),
+            Endpoint::Search(Kind::Groups)
         );
     }
 

@@ -1,22 +1,26 @@
 //! Handlers for `/Users`: validate with the pure protocol layer, change or
 //! read through the store, shape the answer with the projection the client
-//! asked for. Each change is one writer job, so one transaction.
+//! asked for. Each change is one writer job, so one transaction, and PATCH
+//! reads, applies and writes inside that same job.
 
 use super::handler::{from_store, Ctx};
-use super::http::{self, json_response, Body};
+use super::http::{self, header, json_response, with_etag, Body};
 use super::router::Kind;
 use crate::scim::error::ScimError;
 use crate::scim::list::{list_response, Paging};
+use crate::scim::patch;
 use crate::scim::projection::Projection;
-use crate::scim::render::{full_resource, Meta};
+use crate::scim::render::{full_resource, insert_before_meta, Meta};
 use crate::scim::resource;
 use crate::scim::schema::USER_TYPE;
 use crate::store::audit::Actor;
+use crate::store::groups;
 use crate::store::users::{self, StoredUser};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
+use hyper::header::{HeaderValue, IF_MATCH, IF_NONE_MATCH, LOCATION};
 use hyper::{Request, Response};
-use serde_json::Value;
+use rusqlite::Connection;
+use serde_json::{json, Value};
 
 fn projection(ctx: &Ctx) -> Result<Projection, ScimError> {
     Projection::parse(
@@ -26,10 +30,31 @@ fn projection(ctx: &Ctx) -> Result<Projection, ScimError> {
     )
 }
 
-fn render(ctx: &Ctx, user: &StoredUser) -> Value {
+/// A user with its computed `groups`, when the response shows them.
+struct Shown {
+    user: StoredUser,
+    groups: Option<Vec<(String, String, &'static str)>>,
+}
+
+fn with_groups(
+    conn: &Connection,
+    integration_id: &str,
+    user: StoredUser,
+    want: bool,
+) -> crate::store::Result<Shown> {
+    let groups = if want {
+        Some(groups::groups_of_user(conn, integration_id, &user.id)?)
+    } else {
+        None
+    };
+    Ok(Shown { user, groups })
+}
+
+fn render(ctx: &Ctx, shown: &Shown) -> Value {
+    let user = &shown.user;
     let version = users::etag(user.version);
     let location = ctx.location(Kind::Users, &user.id);
-    full_resource(
+    let mut full = full_resource(
         &user.resource,
         &Meta {
             resource_type: "User",
@@ -39,43 +64,50 @@ fn render(ctx: &Ctx, user: &StoredUser) -> Value {
             version: &version,
             location: &location,
         },
-    )
-}
-
-fn single(ctx: &Ctx, status: u16, user: &StoredUser, proj: &Projection) -> Response<Body> {
-    let body = proj.apply(&USER_TYPE, &render(ctx, user));
-    let mut resp = json_response(status, &body);
-    if let Ok(v) = HeaderValue::from_str(&users::etag(user.version)) {
-        resp.headers_mut().insert(ETAG, v);
+    );
+    if let Some(list) = shown.groups.as_ref().filter(|l| !l.is_empty()) {
+        let groups: Vec<Value> = list
+            .iter()
+            .map(|(id, name, kind)| {
+                json!({
+                    "value": id,
+                    "$ref": ctx.location(Kind::Groups, id),
+                    "display": name,
+                    "type": kind,
+                })
+            })
+            .collect();
+        insert_before_meta(&mut full, "groups", Value::Array(groups));
     }
-    resp
+    full
 }
 
-fn header(req: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-async fn read_resource(ctx: &Ctx, req: Request<Incoming>) -> Result<Value, ScimError> {
-    http::check_content_type(&req)?;
-    let bytes = http::read_body(req, ctx.state.limits.max_body_bytes).await?;
-    let body = http::parse_json(&bytes)?;
-    resource::normalize(&USER_TYPE, &body)
+fn single(ctx: &Ctx, status: u16, shown: &Shown, proj: &Projection) -> Response<Body> {
+    let body = proj.apply(&USER_TYPE, &render(ctx, shown));
+    with_etag(
+        json_response(status, &body),
+        &users::etag(shown.user.version),
+    )
 }
 
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ScimError> {
     let proj = projection(ctx)?;
-    let resource = read_resource(ctx, req).await?;
+    let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
+    let resource = resource::normalize(&USER_TYPE, &body)?;
     let integration = ctx.integration_id.clone();
     let actor = Actor::scim(&ctx.request_id);
     let id = crate::secret::new_resource_id();
-    let user = ctx
+    let shown = ctx
         .state
         .store
-        .write(move |c| users::insert(c, &integration, &id, &resource, &actor))
+        .write(move |c| {
+            let user = users::insert(c, &integration, &id, &resource, &actor)?;
+            Ok(Shown { user, groups: None })
+        })
         .await
         .map_err(from_store)?;
-    let mut resp = single(ctx, 201, &user, &proj);
-    if let Ok(v) = HeaderValue::from_str(&ctx.location(Kind::Users, &user.id)) {
+    let mut resp = single(ctx, 201, &shown, &proj);
+    if let Ok(v) = HeaderValue::from_str(&ctx.location(Kind::Users, &shown.user.id)) {
         resp.headers_mut().insert(LOCATION, v);
     }
     Ok(resp)
@@ -87,25 +119,28 @@ pub async fn get(
     id: &str,
 ) -> Result<Response<Body>, ScimError> {
     let proj = projection(ctx)?;
+    let want_groups = proj.includes(&USER_TYPE, "groups");
     let integration = ctx.integration_id.clone();
     let key = id.to_string();
-    let user = ctx
+    let shown = ctx
         .state
         .store
-        .read(move |c| users::get(c, &integration, &key))
+        .read(move |c| match users::get(c, &integration, &key)? {
+            Some(user) => with_groups(c, &integration, user, want_groups).map(Some),
+            None => Ok(None),
+        })
         .await
         .map_err(from_store)?
         .ok_or_else(|| from_store(users::not_found(id)))?;
     if let Some(tags) = header(req, IF_NONE_MATCH) {
-        if users::check_if_match(Some(tags), user.version).is_ok() {
-            let mut resp = http::empty_response(304);
-            if let Ok(v) = HeaderValue::from_str(&users::etag(user.version)) {
-                resp.headers_mut().insert(ETAG, v);
-            }
-            return Ok(resp);
+        if users::check_if_match(Some(tags), shown.user.version).is_ok() {
+            return Ok(with_etag(
+                http::empty_response(304),
+                &users::etag(shown.user.version),
+            ));
         }
     }
-    Ok(single(ctx, 200, &user, &proj))
+    Ok(single(ctx, 200, &shown, &proj))
 }
 
 pub async fn replace(
@@ -114,30 +149,65 @@ pub async fn replace(
     id: &str,
 ) -> Result<Response<Body>, ScimError> {
     let proj = projection(ctx)?;
+    let want_groups = proj.includes(&USER_TYPE, "groups");
     let if_match = header(&req, IF_MATCH).map(str::to_string);
-    let resource = read_resource(ctx, req).await?;
+    let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
+    let resource = resource::normalize(&USER_TYPE, &body)?;
     let integration = ctx.integration_id.clone();
     let actor = Actor::scim(&ctx.request_id);
     let key = id.to_string();
-    let user = ctx
+    let shown = ctx
         .state
         .store
         .write(move |c| {
             if let Some(old) = users::get(c, &integration, &key)? {
                 resource::check_immutable(&USER_TYPE, &old.resource, &resource)?;
             }
-            users::replace(
+            let user = users::replace(
                 c,
                 &integration,
                 &key,
                 &resource,
                 if_match.as_deref(),
                 &actor,
-            )
+            )?;
+            with_groups(c, &integration, user, want_groups)
         })
         .await
         .map_err(from_store)?;
-    Ok(single(ctx, 200, &user, &proj))
+    Ok(single(ctx, 200, &shown, &proj))
+}
+
+pub async fn patch(
+    ctx: &Ctx,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Response<Body>, ScimError> {
+    let proj = projection(ctx)?;
+    let want_groups = proj.includes(&USER_TYPE, "groups");
+    let if_match = header(&req, IF_MATCH).map(str::to_string);
+    let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
+    let integration = ctx.integration_id.clone();
+    let actor = Actor::scim(&ctx.request_id);
+    let request_id = ctx.request_id.clone();
+    let key = id.to_string();
+    let shown = ctx
+        .state
+        .store
+        .write(move |c| {
+            let current = users::get(c, &integration, &key)?.ok_or_else(|| users::not_found(&key))?;
+            users::check_if_match(if_match.as_deref(), current.version)?;
+            let patched = patch::apply(&USER_TYPE, &current.resource, &body)?;
+            for quirk in &patched.quirks {
+                tracing::debug!(%request_id, integration = %integration, quirk, "accepted an IdP PATCH dialect");
+            }
+            resource::check_immutable(&USER_TYPE, &current.resource, &patched.resource)?;
+            let user = users::replace(c, &integration, &key, &patched.resource, None, &actor)?;
+            with_groups(c, &integration, user, want_groups)
+        })
+        .await
+        .map_err(from_store)?;
+    Ok(single(ctx, 200, &shown, &proj))
 }
 
 pub async fn delete(
@@ -162,6 +232,7 @@ pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ScimError> {
         return Err(ScimError::invalid_filter("filtering is not supported yet"));
     }
     let proj = projection(ctx)?;
+    let want_groups = proj.includes(&USER_TYPE, "groups");
     let limits = &ctx.state.limits;
     let paging = Paging::parse(
         ctx.query.get("startIndex"),
@@ -173,12 +244,19 @@ pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ScimError> {
     let (total, found) = ctx
         .state
         .store
-        .read(move |c| users::list(c, &integration, paging.offset(), paging.count))
+        .read(move |c| {
+            let (total, page) = users::list(c, &integration, paging.offset(), paging.count)?;
+            let shown = page
+                .into_iter()
+                .map(|u| with_groups(c, &integration, u, want_groups))
+                .collect::<crate::store::Result<Vec<_>>>()?;
+            Ok((total, shown))
+        })
         .await
         .map_err(from_store)?;
     let resources = found
         .iter()
-        .map(|u| proj.apply(&USER_TYPE, &render(ctx, u)))
+        .map(|s| proj.apply(&USER_TYPE, &render(ctx, s)))
         .collect();
     Ok(json_response(
         200,

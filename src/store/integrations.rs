@@ -32,7 +32,8 @@ fn unknown(id: &str) -> StoreError {
 }
 
 const SELECT: &str = "SELECT i.id, i.name, i.created, i.enabled,
-        (SELECT count(*) FROM scim_user u WHERE u.integration_id = i.id)
+        (SELECT count(*) FROM scim_user u WHERE u.integration_id = i.id),
+        (SELECT count(*) FROM scim_group g WHERE g.integration_id = i.id)
     FROM integration i";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
@@ -42,7 +43,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
         created: r.get(2)?,
         enabled: r.get(3)?,
         users: r.get(4)?,
-        groups: 0,
+        groups: r.get(5)?,
     })
 }
 

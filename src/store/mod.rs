@@ -5,7 +5,9 @@
 //! run the same SQL.
 
 pub mod audit;
+pub mod bulk_load;
 pub mod connection;
+pub mod groups;
 pub mod integrations;
 pub mod migrate;
 pub mod readers;

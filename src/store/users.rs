@@ -20,17 +20,18 @@ pub struct StoredUser {
 
 /// The columns derived from a resource; computed in one place so insert and
 /// update can never disagree about them.
-struct Columns {
-    user_name: String,
-    user_name_fold: String,
-    external_id: Option<String>,
-    display_name: Option<String>,
-    active: bool,
-    primary_email: Option<String>,
-    emails: Vec<(String, Option<String>, bool)>,
+pub(crate) struct Columns {
+    pub(crate) user_name: String,
+    pub(crate) user_name_fold: String,
+    pub(crate) external_id: Option<String>,
+    pub(crate) display_name: Option<String>,
+    pub(crate) active: bool,
+    pub(crate) primary_email: Option<String>,
+    /// (lower-cased value, type, primary) for each email, in resource order.
+    pub(crate) emails: Vec<(String, Option<String>, bool)>,
 }
 
-fn columns(resource: &Value) -> Result<Columns> {
+pub(crate) fn columns(resource: &Value) -> Result<Columns> {
     let user_name = resource
         .get("userName")
         .and_then(Value::as_str)

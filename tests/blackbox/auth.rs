@@ -25,7 +25,9 @@ fn assert_unauthorized(resp: &crate::harness::Resp) {
 #[test]
 fn own_token_is_200() {
     let server = TestServer::start();
-    server.get(&server.scim("/Users"), server.token()).expect(200);
+    server
+        .get(&server.scim("/Users"), server.token())
+        .expect(200);
 }
 
 #[test]
@@ -150,5 +152,8 @@ fn token_never_appears_in_logs() {
     server.get(&server.scim("/Users"), &near_miss).expect(401);
     let log = server.serve().log();
     assert!(!log.contains(&token), "full token in the log:\n{log}");
-    assert!(!log.contains(&near_miss), "full presented token in the log:\n{log}");
+    assert!(
+        !log.contains(&near_miss),
+        "full presented token in the log:\n{log}"
+    );
 }

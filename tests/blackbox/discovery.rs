@@ -14,12 +14,17 @@ fn get_ok(server: &TestServer, rest: &str) -> Value {
     let resp = server.get(&server.scim(rest), server.token());
     resp.expect(200);
     let ct = resp.header("content-type").unwrap_or("");
-    assert!(ct.starts_with("application/scim+json"), "{rest}: Content-Type {ct}");
+    assert!(
+        ct.starts_with("application/scim+json"),
+        "{rest}: Content-Type {ct}"
+    );
     resp.body
 }
 
 fn resources(list: &Value) -> &Vec<Value> {
-    list["Resources"].as_array().unwrap_or_else(|| panic!("no Resources: {list}"))
+    list["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Resources: {list}"))
 }
 
 #[test]
@@ -28,18 +33,32 @@ fn service_provider_config_has_rfc_shape() {
     let spc = get_ok(&server, "/ServiceProviderConfig");
     assert_eq!(spc["schemas"], json!([SPC_SCHEMA]), "{spc}");
     for feature in ["patch", "bulk", "filter", "changePassword", "sort", "etag"] {
-        assert!(spc[feature]["supported"].is_boolean(), "{feature}.supported: {spc}");
+        assert!(
+            spc[feature]["supported"].is_boolean(),
+            "{feature}.supported: {spc}"
+        );
     }
-    assert!(spc["bulk"]["maxOperations"].is_u64(), "bulk.maxOperations: {spc}");
-    assert!(spc["bulk"]["maxPayloadSize"].is_u64(), "bulk.maxPayloadSize: {spc}");
-    assert!(spc["filter"]["maxResults"].is_u64(), "filter.maxResults: {spc}");
+    assert!(
+        spc["bulk"]["maxOperations"].is_u64(),
+        "bulk.maxOperations: {spc}"
+    );
+    assert!(
+        spc["bulk"]["maxPayloadSize"].is_u64(),
+        "bulk.maxPayloadSize: {spc}"
+    );
+    assert!(
+        spc["filter"]["maxResults"].is_u64(),
+        "filter.maxResults: {spc}"
+    );
 }
 
 #[test]
 fn service_provider_config_lists_authentication_schemes() {
     let server = TestServer::start();
     let spc = get_ok(&server, "/ServiceProviderConfig");
-    let schemes = spc["authenticationSchemes"].as_array().expect("authenticationSchemes");
+    let schemes = spc["authenticationSchemes"]
+        .as_array()
+        .expect("authenticationSchemes");
     assert!(!schemes.is_empty(), "{spc}");
     for s in schemes {
         for key in ["type", "name", "description"] {
@@ -61,7 +80,9 @@ fn resource_types_lists_user_with_enterprise_extension() {
         .unwrap_or_else(|| panic!("no User resource type: {list}"));
     assert_eq!(user["endpoint"], "/Users", "{user}");
     assert_eq!(user["schema"], USER_SCHEMA, "{user}");
-    let extensions = user["schemaExtensions"].as_array().expect("schemaExtensions");
+    let extensions = user["schemaExtensions"]
+        .as_array()
+        .expect("schemaExtensions");
     let enterprise = extensions
         .iter()
         .find(|e| e["schema"] == ENTERPRISE_USER)
@@ -96,7 +117,10 @@ fn schemas_lists_user_and_enterprise_user() {
     let all = resources(&list);
     assert_eq!(list["totalResults"], json!(all.len()), "{list}");
     for urn in [USER_SCHEMA, ENTERPRISE_USER] {
-        assert!(all.iter().any(|s| s["id"] == urn), "{urn} missing from /Schemas");
+        assert!(
+            all.iter().any(|s| s["id"] == urn),
+            "{urn} missing from /Schemas"
+        );
     }
 }
 
@@ -136,7 +160,10 @@ fn enterprise_user_schema_is_200() {
     let schema = get_ok(&server, &format!("/Schemas/{ENTERPRISE_USER}"));
     assert_eq!(schema["id"], ENTERPRISE_USER);
     let attributes = schema["attributes"].as_array().expect("attributes");
-    assert!(attributes.iter().any(|a| a["name"] == "employeeNumber"), "{schema}");
+    assert!(
+        attributes.iter().any(|a| a["name"] == "employeeNumber"),
+        "{schema}"
+    );
 }
 
 #[test]
@@ -164,7 +191,10 @@ fn mutating_discovery_endpoints_is_405() {
             let resp = server.raw(
                 method,
                 &server.scim(path),
-                &[("Authorization", &auth), ("Content-Type", "application/scim+json")],
+                &[
+                    ("Authorization", &auth),
+                    ("Content-Type", "application/scim+json"),
+                ],
                 body,
             );
             assert_eq!(resp.status, 405, "{method} {path}: {}", resp.text);

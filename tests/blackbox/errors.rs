@@ -31,7 +31,10 @@ fn success_responses_are_scim_json() {
     let resp = server.get(&server.scim("/Users"), server.token());
     resp.expect(200);
     let ct = resp.header("content-type").unwrap_or("");
-    assert!(ct.starts_with("application/scim+json"), "Content-Type: {ct}");
+    assert!(
+        ct.starts_with("application/scim+json"),
+        "Content-Type: {ct}"
+    );
 }
 
 #[test]
@@ -40,7 +43,10 @@ fn created_responses_are_scim_json() {
     let resp = server.post_json(&server.scim("/Users"), server.token(), &user("ct"));
     resp.expect(201);
     let ct = resp.header("content-type").unwrap_or("");
-    assert!(ct.starts_with("application/scim+json"), "Content-Type: {ct}");
+    assert!(
+        ct.starts_with("application/scim+json"),
+        "Content-Type: {ct}"
+    );
 }
 
 #[test]
@@ -49,7 +55,10 @@ fn error_responses_are_scim_json() {
     let resp = server.get(&server.scim("/Users/nope"), server.token());
     resp.expect(404);
     let ct = resp.header("content-type").unwrap_or("");
-    assert!(ct.starts_with("application/scim+json"), "Content-Type: {ct}");
+    assert!(
+        ct.starts_with("application/scim+json"),
+        "Content-Type: {ct}"
+    );
 }
 
 #[test]
@@ -61,13 +70,23 @@ fn application_json_request_is_accepted() {
 #[test]
 fn application_json_with_charset_is_accepted() {
     let server = TestServer::start();
-    post_raw(&server, "application/json; charset=utf-8", &user_bytes("json")).expect(201);
+    post_raw(
+        &server,
+        "application/json; charset=utf-8",
+        &user_bytes("json"),
+    )
+    .expect(201);
 }
 
 #[test]
 fn scim_json_with_charset_is_accepted() {
     let server = TestServer::start();
-    post_raw(&server, "application/scim+json;charset=UTF-8", &user_bytes("scim")).expect(201);
+    post_raw(
+        &server,
+        "application/scim+json;charset=UTF-8",
+        &user_bytes("scim"),
+    )
+    .expect(201);
 }
 
 #[test]
@@ -79,7 +98,12 @@ fn text_plain_post_is_415() {
 #[test]
 fn form_encoded_post_is_415() {
     let server = TestServer::start();
-    post_raw(&server, "application/x-www-form-urlencoded", b"userName=form").expect_error(415, None);
+    post_raw(
+        &server,
+        "application/x-www-form-urlencoded",
+        b"userName=form",
+    )
+    .expect_error(415, None);
 }
 
 #[test]
@@ -111,13 +135,15 @@ fn refused_content_type_stores_nothing() {
 #[test]
 fn malformed_json_is_400_invalid_syntax() {
     let server = TestServer::start();
-    post_raw(&server, "application/scim+json", b"{\"userName\": \"x\",").expect_error(400, Some("invalidSyntax"));
+    post_raw(&server, "application/scim+json", b"{\"userName\": \"x\",")
+        .expect_error(400, Some("invalidSyntax"));
 }
 
 #[test]
 fn non_json_text_is_400_invalid_syntax() {
     let server = TestServer::start();
-    post_raw(&server, "application/scim+json", b"hello, world").expect_error(400, Some("invalidSyntax"));
+    post_raw(&server, "application/scim+json", b"hello, world")
+        .expect_error(400, Some("invalidSyntax"));
 }
 
 #[test]
@@ -142,7 +168,10 @@ fn malformed_json_on_put_is_400_invalid_syntax() {
         .raw(
             "PUT",
             &path,
-            &[("Authorization", &auth), ("Content-Type", "application/scim+json")],
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/scim+json"),
+            ],
             Some(b"{not json"),
         )
         .expect_error(400, Some("invalidSyntax"));
@@ -154,7 +183,11 @@ fn active_as_word_is_400_invalid_value_naming_active() {
     let body = json!({"schemas": [USER_SCHEMA], "userName": "maybe", "active": "maybe"});
     let resp = server.post_json(&server.scim("/Users"), server.token(), &body);
     resp.expect_error(400, Some("invalidValue"));
-    assert!(resp.detail().contains("active"), "detail should name `active`: {}", resp.detail());
+    assert!(
+        resp.detail().contains("active"),
+        "detail should name `active`: {}",
+        resp.detail()
+    );
 }
 
 #[test]
@@ -174,7 +207,9 @@ fn username_as_number_is_400_invalid_value_naming_username() {
 fn mistyped_body_stores_nothing() {
     let server = TestServer::start();
     let body = json!({"schemas": [USER_SCHEMA], "userName": "typed", "active": "maybe"});
-    server.post_json(&server.scim("/Users"), server.token(), &body).expect(400);
+    server
+        .post_json(&server.scim("/Users"), server.token(), &body)
+        .expect(400);
     let list = server.get(&server.scim("/Users"), server.token());
     assert_eq!(list.expect(200).body["totalResults"], 0);
 }
@@ -197,7 +232,9 @@ fn server_still_answers_after_413() {
     body["displayName"] = json!("x".repeat(2 * 1024 * 1024));
     let bytes = serde_json::to_vec(&body).unwrap();
     post_raw(&server, "application/scim+json", &bytes).expect(413);
-    server.post_json(&server.scim("/Users"), server.token(), &user("small")).expect(201);
+    server
+        .post_json(&server.scim("/Users"), server.token(), &user("small"))
+        .expect(201);
 }
 
 // ---- paths ----
@@ -223,10 +260,32 @@ fn unknown_nested_path_under_users_is_404() {
 fn arb_key() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "userName", "USERNAME", "username", "name", "givenName", "familyName", "emails",
-            "value", "primary", "type", "active", "schemas", "id", "meta", "password",
-            "displayName", "externalId", "phoneNumbers", "addresses", "groups", "roles",
-            "x509Certificates", "manager", "employeeNumber", ENTERPRISE_USER, USER_SCHEMA,
+            "userName",
+            "USERNAME",
+            "username",
+            "name",
+            "givenName",
+            "familyName",
+            "emails",
+            "value",
+            "primary",
+            "type",
+            "active",
+            "schemas",
+            "id",
+            "meta",
+            "password",
+            "displayName",
+            "externalId",
+            "phoneNumbers",
+            "addresses",
+            "groups",
+            "roles",
+            "x509Certificates",
+            "manager",
+            "employeeNumber",
+            ENTERPRISE_USER,
+            USER_SCHEMA,
         ])
         .prop_map(str::to_string),
         "[a-zA-Z$.:_-]{0,12}",
@@ -275,14 +334,24 @@ fn arbitrary_json_user_bodies_never_cause_5xx() {
     runner
         .run(&(arb_user_body(), arb_user_body()), |(create, replace)| {
             let resp = server.post_json(&server.scim("/Users"), server.token(), &create);
-            prop_assert!(resp.status < 500, "POST {create} -> {} {}", resp.status, resp.text);
+            prop_assert!(
+                resp.status < 500,
+                "POST {create} -> {} {}",
+                resp.status,
+                resp.text
+            );
             if resp.status == 201 {
                 let id = resp.body["id"].as_str().unwrap_or("missing").to_string();
                 let path = server.scim(&format!("/Users/{id}"));
                 let got = server.get(&path, server.token());
                 prop_assert_eq!(got.status, 200, "GET after 201: {}", got.text);
                 let put = server.put_json(&path, server.token(), &replace);
-                prop_assert!(put.status < 500, "PUT {replace} -> {} {}", put.status, put.text);
+                prop_assert!(
+                    put.status < 500,
+                    "PUT {replace} -> {} {}",
+                    put.status,
+                    put.text
+                );
                 let del = server.delete(&path, server.token());
                 prop_assert_eq!(del.status, 204, "DELETE: {}", del.text);
             } else {
@@ -304,7 +373,12 @@ fn arbitrary_bytes_never_cause_5xx() {
     runner
         .run(&vec(any::<u8>(), 0..512), |bytes| {
             let resp = post_raw(&server, "application/scim+json", &bytes);
-            prop_assert!(resp.status < 500, "{bytes:?} -> {} {}", resp.status, resp.text);
+            prop_assert!(
+                resp.status < 500,
+                "{bytes:?} -> {} {}",
+                resp.status,
+                resp.text
+            );
             Ok(())
         })
         .unwrap();

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -128,9 +129,8 @@ pub fn assert_success(out: &Output, args: &[&str]) {
 
 pub fn parse_stdout_json(out: &Output, args: &[&str]) -> Value {
     let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!("scimd {args:?}: stdout is not one JSON value ({e}):\n{text}")
-    })
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("scimd {args:?}: stdout is not one JSON value ({e}):\n{text}"))
 }
 
 /// What `integration create --json` prints.
@@ -172,8 +172,10 @@ pub struct Serve {
     pub stdout: Vec<String>,
     /// Where the process's stderr (its log) goes.
     pub stderr_path: PathBuf,
-    /// Stdout lines printed after the ready line.
-    later_lines: Receiver<String>,
+    /// Stdout lines printed after the ready line, not yet received.
+    later: Mutex<Receiver<String>>,
+    /// Stdout lines printed after the ready line, received so far.
+    later_seen: Mutex<Vec<String>>,
 }
 
 impl Serve {
@@ -214,7 +216,7 @@ impl Serve {
                     let ready = line
                         .trim()
                         .strip_prefix("listening on ")
-                        .map(|u| u.trim().to_string());
+                        .map(|u| u.trim().trim_end_matches('/').to_string());
                     lines.push(line);
                     if let Some(url) = ready {
                         break url;
@@ -240,7 +242,8 @@ impl Serve {
             url,
             stdout: lines,
             stderr_path,
-            later_lines: rx,
+            later: Mutex::new(rx),
+            later_seen: Mutex::new(Vec::new()),
         }
     }
 
@@ -252,20 +255,50 @@ impl Serve {
         self.url
             .rsplit(':')
             .next()
-            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in ready URL {:?}", self.url))
     }
 
-    /// The value after `certificate sha256 fingerprint: ` on stdout, if printed.
+    /// The value after `certificate sha256 fingerprint: ` on stdout, if printed
+    /// before the ready line.
     pub fn fingerprint(&self) -> Option<String> {
-        self.line_value("certificate sha256 fingerprint:")
+        self.stdout.iter().find_map(|l| {
+            l.trim()
+                .strip_prefix("certificate sha256 fingerprint:")
+                .map(|v| v.trim().to_string())
+        })
     }
 
-    /// The trimmed rest of the first stdout line (before ready) starting with `prefix`.
-    pub fn line_value(&self, prefix: &str) -> Option<String> {
-        self.stdout
-            .iter()
-            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
+    /// The trimmed rest of the first stdout line starting with `prefix`,
+    /// waiting up to `within` for it if it has not been printed yet.
+    pub fn wait_for_line(&self, prefix: &str, within: Duration) -> Option<String> {
+        let find = |lines: &[String]| {
+            lines
+                .iter()
+                .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
+        };
+        if let Some(v) = find(&self.stdout) {
+            return Some(v);
+        }
+        let mut seen = self.later_seen.lock().unwrap();
+        if let Some(v) = find(&seen) {
+            return Some(v);
+        }
+        let rx = self.later.lock().unwrap();
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = find(std::slice::from_ref(&line));
+                    seen.push(line);
+                    if hit.is_some() {
+                        return hit;
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
     }
 
     /// Everything the server has logged to stderr so far.
@@ -273,24 +306,32 @@ impl Serve {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
-    /// Sends SIGTERM and waits (bounded) for the process to exit.
-    pub fn terminate(mut self) -> ExitStatus {
+    /// Sends SIGTERM, waits (bounded) for the process to exit, and returns its
+    /// status and every line it printed on stdout.
+    pub fn terminate(mut self) -> (ExitStatus, Vec<String>) {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -TERM failed");
         let deadline = Instant::now() + EXIT_DEADLINE;
-        loop {
+        let status = loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
+                break status;
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 panic!("scimd serve did not exit within 15 s of SIGTERM");
             }
             thread::sleep(Duration::from_millis(20));
+        };
+        let mut all = std::mem::take(&mut self.stdout);
+        all.append(&mut *self.later_seen.lock().unwrap());
+        let rx = self.later.lock().unwrap();
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+            all.push(line);
         }
+        (status, all)
     }
 }
 
@@ -346,7 +387,11 @@ impl Resp {
             self.text
         );
         let detail = self.body["detail"].as_str().unwrap_or("");
-        assert!(!detail.trim().is_empty(), "error detail empty; body: {}", self.text);
+        assert!(
+            !detail.trim().is_empty(),
+            "error detail empty; body: {}",
+            self.text
+        );
         if let Some(t) = scim_type {
             assert_eq!(
                 self.body["scimType"].as_str(),
@@ -415,8 +460,11 @@ impl TestServer {
     /// SIGTERMs the server, waits for it, and starts it again on the same database.
     pub fn restart(&mut self) {
         if let Some(old) = self.serve.take() {
-            let status = old.terminate();
-            assert!(status.success(), "scimd serve exited with {status:?} on SIGTERM");
+            let (status, _) = old.terminate();
+            assert!(
+                status.success(),
+                "scimd serve exited with {status:?} on SIGTERM"
+            );
         }
         self.serve = Some(Serve::spawn(&self.dir, &[], &[]));
     }
@@ -484,7 +532,13 @@ impl TestServer {
     }
 
     /// Any request: `path` is from the server root (`/scim/…`).
-    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Resp {
         request(&self.agent, self.url(), method, path, headers, body)
     }
 
@@ -575,6 +629,8 @@ pub fn looks_like_rfc3339(s: &str) -> bool {
         && digits(17..19);
     let zone = s.ends_with('Z')
         || s.ends_with('z')
-        || (b.len() >= 25 && (b[b.len() - 6] == b'+' || b[b.len() - 6] == b'-') && b[b.len() - 3] == b':');
+        || (b.len() >= 25
+            && (b[b.len() - 6] == b'+' || b[b.len() - 6] == b'-')
+            && b[b.len() - 3] == b':');
     date_time && zone
 }

@@ -5,7 +5,9 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{looks_like_rfc3339, user, TestServer, ENTERPRISE_USER, LIST_RESPONSE, USER_SCHEMA};
+use crate::harness::{
+    looks_like_rfc3339, user, TestServer, ENTERPRISE_USER, LIST_RESPONSE, USER_SCHEMA,
+};
 
 const PASSWORD: &str = "t0p-Secret-p4ssw0rd!";
 
@@ -24,7 +26,10 @@ fn assert_no_password(v: &Value, text: &str) {
 }
 
 fn id_of(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_string()
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {v}"))
+        .to_string()
 }
 
 // ---- create ----
@@ -47,7 +52,10 @@ fn create_user_location_header_equals_meta_location() {
     assert_eq!(Some(location), resp.body["meta"]["location"].as_str());
     assert!(location.starts_with("http"), "absolute URL: {location}");
     let suffix = format!("/scim/{}/Users/{}", server.integration.id, id);
-    assert!(location.ends_with(&suffix), "{location} should end with {suffix}");
+    assert!(
+        location.ends_with(&suffix),
+        "{location} should end with {suffix}"
+    );
 }
 
 #[test]
@@ -56,7 +64,10 @@ fn create_user_etag_is_weak_and_equals_meta_version() {
     let resp = server.post_json(&server.scim("/Users"), server.token(), &user("bjensen"));
     resp.expect(201);
     let etag = resp.header("etag").expect("ETag header");
-    assert!(etag.starts_with("W/\"") && etag.ends_with('"'), "weak ETag: {etag}");
+    assert!(
+        etag.starts_with("W/\"") && etag.ends_with('"'),
+        "weak ETag: {etag}"
+    );
     assert_eq!(Some(etag), resp.body["meta"]["version"].as_str());
 }
 
@@ -67,10 +78,15 @@ fn create_user_body_has_id_schemas_and_meta() {
     assert!(!id_of(&body).is_empty());
     assert_eq!(body["userName"], "bjensen");
     let schemas = body["schemas"].as_array().expect("schemas array");
-    assert!(schemas.contains(&json!(USER_SCHEMA)), "schemas: {schemas:?}");
+    assert!(
+        schemas.contains(&json!(USER_SCHEMA)),
+        "schemas: {schemas:?}"
+    );
     assert_eq!(body["meta"]["resourceType"], "User");
     for key in ["created", "lastModified"] {
-        let t = body["meta"][key].as_str().unwrap_or_else(|| panic!("meta.{key}: {body}"));
+        let t = body["meta"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("meta.{key}: {body}"));
         assert!(looks_like_rfc3339(t), "meta.{key} not RFC 3339: {t}");
     }
 }
@@ -83,8 +99,12 @@ fn client_sent_id_is_ignored() {
     let created = server.create_user(&body);
     let id = id_of(&created);
     assert_ne!(id, "client-chosen-id");
-    server.get(&server.scim("/Users/client-chosen-id"), server.token()).expect(404);
-    server.get(&server.scim(&format!("/Users/{id}")), server.token()).expect(200);
+    server
+        .get(&server.scim("/Users/client-chosen-id"), server.token())
+        .expect(404);
+    server
+        .get(&server.scim(&format!("/Users/{id}")), server.token())
+        .expect(200);
 }
 
 #[test]
@@ -111,8 +131,14 @@ fn attribute_names_are_case_insensitive_on_input() {
     let created = server.create_user(&body);
     assert_eq!(created["userName"], "caps");
     assert_eq!(created["displayName"], "Caps Lock");
-    assert!(created.get("USERNAME").is_none(), "non-canonical key echoed: {created}");
-    assert!(created.get("DisplayName").is_none(), "non-canonical key echoed: {created}");
+    assert!(
+        created.get("USERNAME").is_none(),
+        "non-canonical key echoed: {created}"
+    );
+    assert!(
+        created.get("DisplayName").is_none(),
+        "non-canonical key echoed: {created}"
+    );
 }
 
 #[test]
@@ -151,8 +177,17 @@ fn core_user_attributes_round_trip() {
     let got = server.get(&server.scim(&format!("/Users/{id}")), server.token());
     let got = &got.expect(200).body;
     for key in [
-        "userName", "externalId", "name", "displayName", "nickName", "title", "userType",
-        "preferredLanguage", "locale", "timezone", "active",
+        "userName",
+        "externalId",
+        "name",
+        "displayName",
+        "nickName",
+        "title",
+        "userType",
+        "preferredLanguage",
+        "locale",
+        "timezone",
+        "active",
     ] {
         assert_eq!(got[key], body[key], "{key} in {got}");
     }
@@ -180,9 +215,21 @@ fn enterprise_extension_round_trips() {
     let got = server.get(&server.scim(&format!("/Users/{id}")), server.token());
     let got = &got.expect(200).body;
     let schemas = got["schemas"].as_array().expect("schemas");
-    assert!(schemas.contains(&json!(ENTERPRISE_USER)), "schemas: {schemas:?}");
-    for key in ["employeeNumber", "costCenter", "organization", "division", "department"] {
-        assert_eq!(got[ENTERPRISE_USER][key], body[ENTERPRISE_USER][key], "{key} in {got}");
+    assert!(
+        schemas.contains(&json!(ENTERPRISE_USER)),
+        "schemas: {schemas:?}"
+    );
+    for key in [
+        "employeeNumber",
+        "costCenter",
+        "organization",
+        "division",
+        "department",
+    ] {
+        assert_eq!(
+            got[ENTERPRISE_USER][key], body[ENTERPRISE_USER][key],
+            "{key} in {got}"
+        );
     }
 }
 
@@ -191,7 +238,11 @@ fn enterprise_extension_round_trips() {
 #[test]
 fn password_is_not_returned_on_create() {
     let server = TestServer::start();
-    let resp = server.post_json(&server.scim("/Users"), server.token(), &user_with_password("pw"));
+    let resp = server.post_json(
+        &server.scim("/Users"),
+        server.token(),
+        &user_with_password("pw"),
+    );
     resp.expect(201);
     assert_no_password(&resp.body, &resp.text);
 }
@@ -219,7 +270,11 @@ fn password_is_not_returned_in_list() {
 fn password_is_not_returned_on_put() {
     let server = TestServer::start();
     let id = id_of(&server.create_user(&user("pw")));
-    let resp = server.put_json(&server.scim(&format!("/Users/{id}")), server.token(), &user_with_password("pw"));
+    let resp = server.put_json(
+        &server.scim(&format!("/Users/{id}")),
+        server.token(),
+        &user_with_password("pw"),
+    );
     resp.expect(200);
     assert_no_password(&resp.body, &resp.text);
 }
@@ -248,7 +303,9 @@ fn duplicate_username_differing_in_case_is_409() {
 fn rejected_duplicate_is_not_stored() {
     let server = TestServer::start();
     server.create_user(&user("bjensen"));
-    server.post_json(&server.scim("/Users"), server.token(), &user("BJENSEN")).expect(409);
+    server
+        .post_json(&server.scim("/Users"), server.token(), &user("BJENSEN"))
+        .expect(409);
     let list = server.get(&server.scim("/Users"), server.token());
     assert_eq!(list.expect(200).body["totalResults"], 1);
 }
@@ -283,7 +340,10 @@ fn get_user_is_200_with_etag_equal_to_meta_version() {
 fn get_unknown_user_is_404() {
     let server = TestServer::start();
     server
-        .get(&server.scim("/Users/00000000-0000-0000-0000-000000000000"), server.token())
+        .get(
+            &server.scim("/Users/00000000-0000-0000-0000-000000000000"),
+            server.token(),
+        )
         .expect_error(404, None);
 }
 
@@ -302,8 +362,12 @@ fn user_of_other_integration_cannot_be_deleted() {
     let server = TestServer::start();
     let other = server.create_integration("other");
     let id = id_of(&server.create_user(&user("mine")));
-    server.delete(&other.path(&format!("/Users/{id}")), &other.token).expect(404);
-    server.get(&server.scim(&format!("/Users/{id}")), server.token()).expect(200);
+    server
+        .delete(&other.path(&format!("/Users/{id}")), &other.token)
+        .expect(404);
+    server
+        .get(&server.scim(&format!("/Users/{id}")), server.token())
+        .expect(200);
 }
 
 // ---- list ----
@@ -373,7 +437,10 @@ fn paging_visits_every_user_exactly_once() {
         .collect();
     let mut seen = Vec::new();
     for start in [1, 3, 5] {
-        let resp = server.get(&server.scim(&format!("/Users?startIndex={start}&count=2")), server.token());
+        let resp = server.get(
+            &server.scim(&format!("/Users?startIndex={start}&count=2")),
+            server.token(),
+        );
         let body = &resp.expect(200).body;
         assert_eq!(body["totalResults"], 5);
         for r in body["Resources"].as_array().expect("Resources") {
@@ -393,7 +460,10 @@ fn list_with_count_zero_returns_only_total() {
     let resp = server.get(&server.scim("/Users?count=0"), server.token());
     let body = &resp.expect(200).body;
     assert_eq!(body["totalResults"], 2);
-    let n = body.get("Resources").and_then(Value::as_array).map_or(0, Vec::len);
+    let n = body
+        .get("Resources")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     assert_eq!(n, 0, "count=0 returns no resources: {body}");
 }
 
@@ -403,12 +473,18 @@ fn users_of_other_integration_never_listed() {
     let other = server.create_integration("other");
     server.create_user(&user("only-in-primary"));
     server.create_user(&user("also-in-primary"));
-    server.post_json(&other.path("/Users"), &other.token, &user("only-in-other")).expect(201);
+    server
+        .post_json(&other.path("/Users"), &other.token, &user("only-in-other"))
+        .expect(201);
     let resp = server.get(&other.path("/Users"), &other.token);
     let body = &resp.expect(200).body;
     assert_eq!(body["totalResults"], 1);
     assert_eq!(body["Resources"][0]["userName"], "only-in-other");
-    assert!(!resp.text.contains("only-in-primary"), "leak: {}", resp.text);
+    assert!(
+        !resp.text.contains("only-in-primary"),
+        "leak: {}",
+        resp.text
+    );
 }
 
 // ---- replace ----
@@ -426,7 +502,11 @@ fn put_replaces_user_and_drops_attributes_not_sent() {
     let resp = server.put_json(&path, server.token(), &replacement);
     resp.expect(200);
     assert_eq!(resp.body["displayName"], "Barbara Jensen");
-    assert!(resp.body.get("nickName").is_none(), "nickName kept: {}", resp.text);
+    assert!(
+        resp.body.get("nickName").is_none(),
+        "nickName kept: {}",
+        resp.text
+    );
     let got = server.get(&path, server.token());
     let got = &got.expect(200).body;
     assert_eq!(got["displayName"], "Barbara Jensen");
@@ -441,7 +521,11 @@ fn put_keeps_id_and_created_and_changes_version() {
     let id = id_of(&created);
     let mut replacement = user("bjensen");
     replacement["displayName"] = json!("New Name");
-    let resp = server.put_json(&server.scim(&format!("/Users/{id}")), server.token(), &replacement);
+    let resp = server.put_json(
+        &server.scim(&format!("/Users/{id}")),
+        server.token(),
+        &replacement,
+    );
     let body = &resp.expect(200).body;
     assert_eq!(body["id"], created["id"]);
     assert_eq!(body["meta"]["created"], created["meta"]["created"]);
@@ -455,7 +539,11 @@ fn put_ignores_id_in_body() {
     let id = id_of(&server.create_user(&user("bjensen")));
     let mut replacement = user("bjensen");
     replacement["id"] = json!("something-else");
-    let resp = server.put_json(&server.scim(&format!("/Users/{id}")), server.token(), &replacement);
+    let resp = server.put_json(
+        &server.scim(&format!("/Users/{id}")),
+        server.token(),
+        &replacement,
+    );
     assert_eq!(resp.expect(200).body["id"], json!(id));
 }
 
@@ -477,7 +565,11 @@ fn put_renaming_to_other_users_username_in_other_case_is_409() {
     server.create_user(&user("alice"));
     let bob = id_of(&server.create_user(&user("bob")));
     server
-        .put_json(&server.scim(&format!("/Users/{bob}")), server.token(), &user("ALICE"))
+        .put_json(
+            &server.scim(&format!("/Users/{bob}")),
+            server.token(),
+            &user("ALICE"),
+        )
         .expect_error(409, Some("uniqueness"));
 }
 
@@ -485,7 +577,11 @@ fn put_renaming_to_other_users_username_in_other_case_is_409() {
 fn put_changing_case_of_own_username_is_200() {
     let server = TestServer::start();
     let id = id_of(&server.create_user(&user("bob")));
-    let resp = server.put_json(&server.scim(&format!("/Users/{id}")), server.token(), &user("Bob"));
+    let resp = server.put_json(
+        &server.scim(&format!("/Users/{id}")),
+        server.token(),
+        &user("Bob"),
+    );
     assert_eq!(resp.expect(200).body["userName"], "Bob");
 }
 
@@ -523,7 +619,9 @@ fn deleted_user_leaves_the_list() {
     let server = TestServer::start();
     let id = id_of(&server.create_user(&user("gone")));
     server.create_user(&user("stays"));
-    server.delete(&server.scim(&format!("/Users/{id}")), server.token()).expect(204);
+    server
+        .delete(&server.scim(&format!("/Users/{id}")), server.token())
+        .expect(204);
     let resp = server.get(&server.scim("/Users"), server.token());
     let body = &resp.expect(200).body;
     assert_eq!(body["totalResults"], 1);
@@ -534,6 +632,71 @@ fn deleted_user_leaves_the_list() {
 fn username_of_deleted_user_can_be_reused() {
     let server = TestServer::start();
     let id = id_of(&server.create_user(&user("reuse")));
-    server.delete(&server.scim(&format!("/Users/{id}")), server.token()).expect(204);
-    server.post_json(&server.scim("/Users"), server.token(), &user("reuse")).expect(201);
+    server
+        .delete(&server.scim(&format!("/Users/{id}")), server.token())
+        .expect(204);
+    server
+        .post_json(&server.scim("/Users"), server.token(), &user("reuse"))
+        .expect(201);
+}
+
+// ---- concurrency ----
+
+#[test]
+fn concurrent_creates_all_succeed() {
+    let server = TestServer::start();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let server = &server;
+                s.spawn(move || {
+                    (0..8)
+                        .map(|i| {
+                            let name = format!("user-{t}-{i}");
+                            server
+                                .post_json(&server.scim("/Users"), server.token(), &user(&name))
+                                .status
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert!(statuses.iter().all(|&s| s == 201), "{statuses:?}");
+    let list = server.get(&server.scim("/Users?count=1"), server.token());
+    assert_eq!(list.expect(200).body["totalResults"], 64);
+}
+
+#[test]
+fn concurrent_duplicates_create_exactly_one_user() {
+    let server = TestServer::start();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let server = &server;
+                // Same userName in different cases, all at once.
+                let name = if t % 2 == 0 { "race" } else { "RACE" };
+                s.spawn(move || {
+                    server
+                        .post_json(&server.scim("/Users"), server.token(), &user(name))
+                        .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 409).count(),
+        7,
+        "{statuses:?}"
+    );
 }

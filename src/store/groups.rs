@@ -1,0 +1,637 @@
+//! Group rows and the membership table. A group's JSON never holds its
+//! members: they are rows in `membership`, so adding or removing one member
+//! costs one indexed statement whatever the group's size. Every change bumps
+//! the group's version and writes audit rows in the same transaction.
+
+use super::audit::{self, Actor};
+use super::users::check_if_match;
+use super::{Result, StoreError};
+use crate::scim::error::ScimError;
+use crate::scim::filter::{matches_element, Filter};
+use crate::scim::patch::{MemberOp, MemberRef};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+pub const GROUP_CREATED: &str = "ACCOUNT_SCIM_GROUP_CREATED";
+pub const GROUP_UPDATED: &str = "ACCOUNT_SCIM_GROUP_UPDATED";
+pub const GROUP_DELETED: &str = "ACCOUNT_SCIM_GROUP_DELETED";
+pub const MEMBER_ADDED: &str = "ACCOUNT_SCIM_GROUP_MEMBER_ADDED";
+pub const MEMBER_REMOVED: &str = "ACCOUNT_SCIM_GROUP_MEMBER_REMOVED";
+
+#[derive(Debug, Clone)]
+pub struct StoredGroup {
+    pub id: String,
+    pub resource: Value,
+    pub created: String,
+    pub last_modified: String,
+    pub version: i64,
+    /// Loaded only when the response will show them.
+    pub members: Option<Vec<Member>>,
+}
+
+/// A member as shown to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: String,
+    /// "User" or "Group".
+    pub kind: &'static str,
+    pub display: Option<String>,
+}
+
+impl Member {
+    pub fn to_json(&self, base_url: &str) -> Value {
+        let collection = if self.kind == "Group" {
+            "Groups"
+        } else {
+            "Users"
+        };
+        let mut v = json!({
+            "value": self.id,
+            "$ref": format!("{base_url}/{collection}/{}", self.id),
+            "type": self.kind,
+        });
+        if let Some(d) = &self.display {
+            v["display"] = Value::String(d.clone());
+        }
+        v
+    }
+}
+
+/// A member resolved to its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    User(i64),
+    Group(i64),
+}
+
+pub fn not_found(id: &str) -> StoreError {
+    ScimError::not_found(format!("no Group with id '{id}'")).into()
+}
+
+fn display_name(resource: &Value) -> Result<String> {
+    resource
+        .get("displayName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ScimError::invalid_value("displayName is required").into())
+}
+
+fn external_id(resource: &Value) -> Option<String> {
+    resource
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn check_external_id_free(
+    conn: &Connection,
+    integration_id: &str,
+    external_id: Option<&str>,
+    except_seq: Option<i64>,
+) -> Result<()> {
+    let Some(ext) = external_id else {
+        return Ok(());
+    };
+    let taken: Option<i64> = conn
+        .query_row(
+            "SELECT seq FROM scim_group WHERE integration_id = ?1 AND external_id = ?2",
+            params![integration_id, ext],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match taken {
+        Some(seq) if Some(seq) != except_seq => Err(ScimError::uniqueness(format!(
+            "externalId '{ext}' is already used by another group in this integration"
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Finds a member id among the integration's users, then its groups. The
+/// declared `type`, when given, narrows the search.
+fn resolve_member(conn: &Connection, integration_id: &str, m: &MemberRef) -> Result<Target> {
+    let kind = m.kind.as_deref().map(str::to_ascii_lowercase);
+    if kind.as_deref() != Some("group") {
+        let user: Option<i64> = conn
+            .prepare_cached("SELECT seq FROM scim_user WHERE integration_id = ?1 AND id = ?2")?
+            .query_row(params![integration_id, m.value], |r| r.get(0))
+            .optional()?;
+        if let Some(seq) = user {
+            return Ok(Target::User(seq));
+        }
+    }
+    if kind.as_deref() != Some("user") {
+        let group: Option<i64> = conn
+            .prepare_cached("SELECT seq FROM scim_group WHERE integration_id = ?1 AND id = ?2")?
+            .query_row(params![integration_id, m.value], |r| r.get(0))
+            .optional()?;
+        if let Some(seq) = group {
+            return Ok(Target::Group(seq));
+        }
+    }
+    Err(ScimError::invalid_value(format!(
+        "member '{}' is not a {} of this integration",
+        m.value,
+        match kind.as_deref() {
+            Some("group") => "Group",
+            Some("user") => "User",
+            _ => "User or Group",
+        }
+    ))
+    .into())
+}
+
+/// Would making `member` a member of `group` create a cycle? True when the
+/// group is the member itself or is reachable downward from it.
+fn creates_cycle(conn: &Connection, group_seq: i64, member_seq: i64) -> Result<bool> {
+    if group_seq == member_seq {
+        return Ok(true);
+    }
+    let found: Option<i64> = conn
+        .prepare_cached(
+            "WITH RECURSIVE below(seq) AS (
+                 SELECT ?1
+                 UNION
+                 SELECT m.member_group_seq FROM membership m JOIN below b ON m.group_seq = b.seq
+                 WHERE m.member_group_seq IS NOT NULL
+             )
+             SELECT 1 FROM below WHERE seq = ?2 LIMIT 1",
+        )?
+        .query_row(params![member_seq, group_seq], |r| r.get(0))
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// Adds one member; returns whether it was new.
+fn add_member(conn: &Connection, group_seq: i64, target: Target, member_id: &str) -> Result<bool> {
+    let n = match target {
+        Target::User(seq) => conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO membership(group_seq, member_user_seq) VALUES (?1, ?2)",
+            )?
+            .execute(params![group_seq, seq])?,
+        Target::Group(seq) => {
+            if creates_cycle(conn, group_seq, seq)? {
+                return Err(ScimError::invalid_value(format!(
+                    "adding group '{member_id}' as a member would create a cycle of nested groups"
+                ))
+                .into());
+            }
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO membership(group_seq, member_group_seq) VALUES (?1, ?2)",
+            )?
+            .execute(params![group_seq, seq])?
+        }
+    };
+    Ok(n > 0)
+}
+
+fn remove_member_by_id(
+    conn: &Connection,
+    integration_id: &str,
+    group_seq: i64,
+    member_id: &str,
+) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM membership WHERE group_seq = ?1 AND (
+                 member_user_seq = (SELECT seq FROM scim_user WHERE integration_id = ?2 AND id = ?3)
+              OR member_group_seq = (SELECT seq FROM scim_group WHERE integration_id = ?2 AND id = ?3))",
+        )?
+        .execute(params![group_seq, integration_id, member_id])?;
+    Ok(n > 0)
+}
+
+fn remove_all_members(conn: &Connection, group_seq: i64) -> Result<Vec<String>> {
+    let ids = member_list(conn, group_seq)?
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    conn.execute("DELETE FROM membership WHERE group_seq = ?1", [group_seq])?;
+    Ok(ids)
+}
+
+fn member_list(conn: &Connection, group_seq: i64) -> Result<Vec<Member>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT u.id, 'User', coalesce(u.display_name, u.user_name) FROM membership m
+             JOIN scim_user u ON u.seq = m.member_user_seq WHERE m.group_seq = ?1
+         UNION ALL
+         SELECT g.id, 'Group', g.display_name FROM membership m
+             JOIN scim_group g ON g.seq = m.member_group_seq WHERE m.group_seq = ?1",
+    )?;
+    let rows = stmt.query_map([group_seq], |r| {
+        let kind: String = r.get(1)?;
+        Ok(Member {
+            id: r.get(0)?,
+            kind: if kind == "Group" { "Group" } else { "User" },
+            display: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+struct Audit<'a> {
+    conn: &'a Connection,
+    actor: &'a Actor,
+    integration_id: &'a str,
+    group_id: &'a str,
+    external_id: Option<&'a str>,
+}
+
+impl Audit<'_> {
+    fn event(&self, event: &str, detail: Option<&str>) -> Result<()> {
+        audit::record(
+            self.conn,
+            self.actor,
+            audit::Entry {
+                integration_id: self.integration_id,
+                event,
+                resource_type: Some("Group"),
+                resource_id: Some(self.group_id),
+                external_id: self.external_id,
+                detail,
+            },
+        )
+    }
+}
+
+/// Applies membership operations; returns whether membership changed.
+fn apply_member_ops(
+    conn: &Connection,
+    integration_id: &str,
+    group_seq: i64,
+    ops: &[MemberOp],
+    audit: &Audit<'_>,
+) -> Result<bool> {
+    let mut changed = false;
+    for op in ops {
+        match op {
+            MemberOp::Add(list) => {
+                for m in list {
+                    let target = resolve_member(conn, integration_id, m)?;
+                    if add_member(conn, group_seq, target, &m.value)? {
+                        audit.event(MEMBER_ADDED, Some(&m.value))?;
+                        changed = true;
+                    }
+                }
+            }
+            MemberOp::Remove(ids) => {
+                for id in ids {
+                    if remove_member_by_id(conn, integration_id, group_seq, id)? {
+                        audit.event(MEMBER_REMOVED, Some(id))?;
+                        changed = true;
+                    }
+                }
+            }
+            MemberOp::RemoveMatching(filter) => {
+                changed |= remove_matching(conn, integration_id, group_seq, filter, audit)?;
+            }
+            MemberOp::RemoveAll => {
+                for id in remove_all_members(conn, group_seq)? {
+                    audit.event(MEMBER_REMOVED, Some(&id))?;
+                    changed = true;
+                }
+            }
+            MemberOp::ReplaceAll(list) => {
+                changed |= replace_members(conn, integration_id, group_seq, list, audit)?;
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// Filters other than `value eq` are rare; they are evaluated member by
+/// member with the same rules as every other value filter.
+fn remove_matching(
+    conn: &Connection,
+    integration_id: &str,
+    group_seq: i64,
+    filter: &Filter,
+    audit: &Audit<'_>,
+) -> Result<bool> {
+    let mut changed = false;
+    for m in member_list(conn, group_seq)? {
+        let element = m.to_json("");
+        let case_exact = |name: &str| name.eq_ignore_ascii_case("value");
+        if matches_element(filter, &element, &case_exact)
+            && remove_member_by_id(conn, integration_id, group_seq, &m.id)?
+        {
+            audit.event(MEMBER_REMOVED, Some(&m.id))?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// Makes the member set exactly `list`, touching only the difference.
+fn replace_members(
+    conn: &Connection,
+    integration_id: &str,
+    group_seq: i64,
+    list: &[MemberRef],
+    audit: &Audit<'_>,
+) -> Result<bool> {
+    let mut wanted = Vec::with_capacity(list.len());
+    for m in list {
+        wanted.push((resolve_member(conn, integration_id, m)?, m.value.clone()));
+    }
+    let current = member_list(conn, group_seq)?;
+    let mut changed = false;
+    for m in &current {
+        if !wanted.iter().any(|(_, id)| id == &m.id)
+            && remove_member_by_id(conn, integration_id, group_seq, &m.id)?
+        {
+            audit.event(MEMBER_REMOVED, Some(&m.id))?;
+            changed = true;
+        }
+    }
+    for (target, id) in wanted {
+        if add_member(conn, group_seq, target, &id)? {
+            audit.event(MEMBER_ADDED, Some(&id))?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// Splits the `members` array off a normalised group body.
+pub fn take_members(resource: &mut Value) -> Vec<MemberRef> {
+    let members = resource
+        .as_object_mut()
+        .and_then(|o| o.remove("members"))
+        .and_then(|v| match v {
+            Value::Array(a) => Some(a),
+            _ => None,
+        })
+        .unwrap_or_default();
+    members
+        .iter()
+        .filter_map(|m| {
+            Some(MemberRef {
+                value: m.get("value")?.as_str()?.to_string(),
+                kind: m.get("type").and_then(Value::as_str).map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+pub fn insert(
+    conn: &Connection,
+    integration_id: &str,
+    id: &str,
+    resource: &Value,
+    members: &[MemberRef],
+    actor: &Actor,
+) -> Result<StoredGroup> {
+    let name = display_name(resource)?;
+    let ext = external_id(resource);
+    check_external_id_free(conn, integration_id, ext.as_deref(), None)?;
+    let now = crate::clock::now_string();
+    conn.execute(
+        "INSERT INTO scim_group(integration_id, id, display_name, external_id, created,
+             last_modified, version, resource)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1, ?6)",
+        params![
+            integration_id,
+            id,
+            name,
+            ext,
+            now,
+            serde_json::to_string(resource)?
+        ],
+    )?;
+    let seq = conn.last_insert_rowid();
+    let audit = Audit {
+        conn,
+        actor,
+        integration_id,
+        group_id: id,
+        external_id: ext.as_deref(),
+    };
+    audit.event(GROUP_CREATED, Some(&name))?;
+    if !members.is_empty() {
+        apply_member_ops(
+            conn,
+            integration_id,
+            seq,
+            &[MemberOp::Add(members.to_vec())],
+            &audit,
+        )?;
+    }
+    Ok(StoredGroup {
+        id: id.to_string(),
+        resource: resource.clone(),
+        created: now.clone(),
+        last_modified: now,
+        version: 1,
+        members: None,
+    })
+}
+
+struct Current {
+    seq: i64,
+    group: StoredGroup,
+}
+
+fn load(conn: &Connection, integration_id: &str, id: &str) -> Result<Option<Current>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT seq, resource, created, last_modified, version FROM scim_group
+             WHERE integration_id = ?1 AND id = ?2",
+        )?
+        .query_row(params![integration_id, id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(seq, json, created, last_modified, version)| {
+        Ok(Current {
+            seq,
+            group: StoredGroup {
+                id: id.to_string(),
+                resource: serde_json::from_str(&json)?,
+                created,
+                last_modified,
+                version,
+                members: None,
+            },
+        })
+    })
+    .transpose()
+}
+
+/// Reads one group; members only when asked for, so a response that
+/// excludes them never touches the membership table.
+pub fn get(
+    conn: &Connection,
+    integration_id: &str,
+    id: &str,
+    with_members: bool,
+) -> Result<Option<StoredGroup>> {
+    let Some(mut current) = load(conn, integration_id, id)? else {
+        return Ok(None);
+    };
+    if with_members {
+        current.group.members = Some(member_list(conn, current.seq)?);
+    }
+    Ok(Some(current.group))
+}
+
+/// Writes a new resource and member changes; bumps the version only when
+/// something changed.
+#[allow(clippy::too_many_arguments)]
+pub fn update(
+    conn: &Connection,
+    integration_id: &str,
+    id: &str,
+    resource: &Value,
+    member_ops: &[MemberOp],
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<StoredGroup> {
+    let current = load(conn, integration_id, id)?.ok_or_else(|| not_found(id))?;
+    check_if_match(if_match, current.group.version)?;
+    let name = display_name(resource)?;
+    let ext = external_id(resource);
+    check_external_id_free(conn, integration_id, ext.as_deref(), Some(current.seq))?;
+    let audit = Audit {
+        conn,
+        actor,
+        integration_id,
+        group_id: id,
+        external_id: ext.as_deref(),
+    };
+    let members_changed = apply_member_ops(conn, integration_id, current.seq, member_ops, &audit)?;
+    let resource_changed = &current.group.resource != resource;
+    if !members_changed && !resource_changed {
+        return Ok(current.group);
+    }
+    let now = crate::clock::now_string();
+    let version = current.group.version + 1;
+    conn.prepare_cached(
+        "UPDATE scim_group SET display_name = ?2, external_id = ?3, last_modified = ?4,
+             version = ?5, resource = ?6 WHERE seq = ?1",
+    )?
+    .execute(params![
+        current.seq,
+        name,
+        ext,
+        now,
+        version,
+        serde_json::to_string(resource)?
+    ])?;
+    if resource_changed {
+        audit.event(GROUP_UPDATED, Some(&name))?;
+    }
+    Ok(StoredGroup {
+        id: id.to_string(),
+        resource: resource.clone(),
+        created: current.group.created,
+        last_modified: now,
+        version,
+        members: None,
+    })
+}
+
+pub fn delete(
+    conn: &Connection,
+    integration_id: &str,
+    id: &str,
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<()> {
+    let current = load(conn, integration_id, id)?.ok_or_else(|| not_found(id))?;
+    check_if_match(if_match, current.group.version)?;
+    let ext = external_id(&current.group.resource);
+    conn.execute("DELETE FROM scim_group WHERE seq = ?1", [current.seq])?;
+    let audit = Audit {
+        conn,
+        actor,
+        integration_id,
+        group_id: id,
+        external_id: ext.as_deref(),
+    };
+    let name = display_name(&current.group.resource).unwrap_or_default();
+    audit.event(GROUP_DELETED, Some(&name))
+}
+
+/// One page in insertion order, and the exact total.
+pub fn list(
+    conn: &Connection,
+    integration_id: &str,
+    offset: i64,
+    limit: i64,
+    with_members: bool,
+) -> Result<(i64, Vec<StoredGroup>)> {
+    let total: i64 = conn.query_row(
+        "SELECT count(*) FROM scim_group WHERE integration_id = ?1",
+        [integration_id],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, resource, created, last_modified, version FROM scim_group
+         WHERE integration_id = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3",
+    )?;
+    let rows: Vec<(i64, String, String, String, String, i64)> = stmt
+        .query_map(params![integration_id, limit, offset], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut groups = Vec::with_capacity(rows.len());
+    for (seq, id, json, created, last_modified, version) in rows {
+        groups.push(StoredGroup {
+            id,
+            resource: serde_json::from_str(&json)?,
+            created,
+            last_modified,
+            version,
+            members: if with_members {
+                Some(member_list(conn, seq)?)
+            } else {
+                None
+            },
+        });
+    }
+    Ok((total, groups))
+}
+
+/// A user's groups, direct and through nested groups, for `User.groups`.
+pub fn groups_of_user(
+    conn: &Connection,
+    integration_id: &str,
+    user_id: &str,
+) -> Result<Vec<(String, String, &'static str)>> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE up(seq, direct) AS (
+             SELECT m.group_seq, 1 FROM membership m
+             WHERE m.member_user_seq = (SELECT seq FROM scim_user WHERE integration_id = ?1 AND id = ?2)
+             UNION
+             SELECT m.group_seq, 0 FROM membership m JOIN up ON m.member_group_seq = up.seq
+         )
+         SELECT g.id, g.display_name, max(up.direct) FROM up JOIN scim_group g ON g.seq = up.seq
+         GROUP BY g.seq ORDER BY g.display_name, g.id",
+    )?;
+    let rows = stmt.query_map(params![integration_id, user_id], |r| {
+        let direct: i64 = r.get(2)?;
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            if direct == 1 { "direct" } else { "indirect" },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
