@@ -3,6 +3,7 @@
 //! those in. Everything is unit-tested with plain values.
 
 pub mod attrpath;
+pub mod bulk;
 pub mod discovery;
 pub mod error;
 pub mod filter;

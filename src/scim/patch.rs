@@ -422,6 +422,12 @@ impl Engine<'_> {
             )));
         };
         for (key, v) in map {
+            // Clients that build the value from a full resource model repeat
+            // the extension's `schemas` inside it; it carries no attribute.
+            if key.eq_ignore_ascii_case("schemas") {
+                self.quirk("extension_value_schemas");
+                continue;
+            }
             let unknown = || {
                 ScimError::invalid_path(format!("unknown attribute '{}:{}'", ext.id, shorten(key)))
             };
@@ -459,7 +465,10 @@ impl Engine<'_> {
             if t.attr.required && t.sub.is_none() {
                 return Err(required_error(&t.label));
             }
-            if t.filter.is_some() && op == Op::Add && self.matching(t).is_empty() {
+            if t.filter.is_some() && self.matching(t).is_empty() {
+                if op == Op::Replace {
+                    return Err(no_match(t));
+                }
                 // Nothing to clear and nothing to create.
                 return Ok(());
             }
@@ -518,10 +527,7 @@ impl Engine<'_> {
                 let mut items = self.elements(t);
                 if matched.is_empty() {
                     if op == Op::Replace {
-                        return Err(ScimError::no_target(format!(
-                            "'{}' matches no value to replace",
-                            t.label
-                        )));
+                        return Err(no_match(t));
                     }
                     let Some(mut created) = element_from_filter(t.attr, filter) else {
                         return Err(ScimError::no_target(format!(
@@ -764,12 +770,19 @@ impl Engine<'_> {
             }
             return Ok(());
         }
-        let value = value.filter(|v| !v.is_null());
+        // null and "" say "no members" (clear), like any other attribute.
+        let value = match value {
+            Some(v) if is_blank(v) => {
+                self.quirk("empty_value_clears");
+                None
+            }
+            v => v,
+        };
         match op {
             Op::Add => {
                 let refs = match value {
-                    Some(v) if !is_blank(v) => self.member_refs(v)?,
-                    _ => Vec::new(),
+                    Some(v) => self.member_refs(v)?,
+                    None => Vec::new(),
                 };
                 if !refs.is_empty() {
                     self.member_ops.push(MemberOp::Add(refs));
@@ -777,8 +790,8 @@ impl Engine<'_> {
             }
             Op::Replace => {
                 let refs = match value {
-                    Some(v) if !is_blank(v) => self.member_refs(v)?,
-                    _ => Vec::new(),
+                    Some(v) => self.member_refs(v)?,
+                    None => Vec::new(),
                 };
                 self.member_ops.push(MemberOp::ReplaceAll(refs));
             }
@@ -1155,6 +1168,10 @@ fn has_bool_string(def: &AttrDef, v: &Value) -> bool {
                 .is_some_and(|s| s.ty == AttrType::Boolean && v.is_string())
         })
     })
+}
+
+fn no_match(t: &AttrTarget) -> ScimError {
+    ScimError::no_target(format!("'{}' matches no value to replace", t.label))
 }
 
 fn required_error(label: &str) -> ScimError {
@@ -1596,6 +1613,14 @@ mod tests {
     }
 
     #[test]
+    fn clearing_replace_on_filtered_path_matching_nothing_is_no_target() {
+        let e = user_err(
+            json!([{"op": "replace", "path": "emails[type eq \"other\"].value", "value": ""}]),
+        );
+        assert_eq!(e.scim_type, Some(ScimType::NoTarget));
+    }
+
+    #[test]
     fn add_to_missing_filtered_element_creates_it() {
         let p = patch_user(
             json!([{"op": "add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "555"}]),
@@ -1704,6 +1729,15 @@ mod tests {
         );
         assert_eq!(p.resource["emails"].as_array().unwrap().len(), 1);
         assert!(p.quirks.contains(&"remove_value_array"));
+    }
+
+    #[test]
+    fn schemas_key_inside_extension_value_is_ignored() {
+        let stored = json!({"schemas": [USER_URN], "userName": "a"});
+        let body = json!({"Operations": [{"op": "add", "path": ENT,
+            "value": {"schemas": [ENT], "employeeNumber": "7"}}]});
+        let out = apply(&USER_TYPE, &stored, &body).unwrap();
+        assert_eq!(out.resource[ENT]["employeeNumber"], "7");
     }
 
     #[test]
@@ -2069,6 +2103,13 @@ mod tests {
                 kind: Some("User".into())
             }])]
         );
+    }
+
+    #[test]
+    fn null_members_replace_clears_membership() {
+        let p = patch_group(json!([{"op": "replace", "path": "members", "value": null}]));
+        assert_eq!(p.member_ops, [MemberOp::ReplaceAll(vec![])]);
+        assert!(p.quirks.contains(&"empty_value_clears"));
     }
 
     #[test]

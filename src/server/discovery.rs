@@ -11,10 +11,10 @@ use crate::scim::schema::{self, ResourceType, SchemaDef};
 use hyper::Response;
 
 /// What is implemented today; later features flip these on.
-fn features() -> Features {
+fn features(max_payload: usize) -> Features {
     Features {
         patch: true,
-        bulk: None,
+        bulk: Some((crate::scim::bulk::MAX_OPERATIONS, max_payload)),
         filter_max_results: None,
         sort: false,
         etag: true,
@@ -38,7 +38,7 @@ fn schemas_served() -> Vec<&'static SchemaDef> {
 pub fn service_provider_config(ctx: &Ctx) -> Response<Body> {
     json_response(
         200,
-        &docs::service_provider_config(&features(), &ctx.base_url),
+        &docs::service_provider_config(&features(ctx.state.limits.max_body_bytes), &ctx.base_url),
     )
 }
 

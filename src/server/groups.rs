@@ -5,13 +5,12 @@
 
 use super::handler::{from_store, Ctx};
 use super::http::{self, header, json_response, with_etag, Body};
+use super::ops;
 use super::router::Kind;
 use crate::scim::error::ScimError;
 use crate::scim::list::{list_response, Paging};
-use crate::scim::patch::{self, MemberOp};
 use crate::scim::projection::Projection;
 use crate::scim::render::{full_resource, insert_before_meta, Meta};
-use crate::scim::resource;
 use crate::scim::schema::GROUP_TYPE;
 use crate::store::audit::Actor;
 use crate::store::groups::{self, StoredGroup};
@@ -72,16 +71,13 @@ pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>,
     let proj = projection(ctx)?;
     let want_members = proj.includes(&GROUP_TYPE, "members");
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
-    let mut resource = resource::normalize(&GROUP_TYPE, &body)?;
-    let members = groups::take_members(&mut resource);
     let integration = ctx.integration_id.clone();
     let actor = Actor::scim(&ctx.request_id);
-    let id = crate::secret::new_resource_id();
     let group = ctx
         .state
         .store
         .write(move |c| {
-            let group = groups::insert(c, &integration, &id, &resource, &members, &actor)?;
+            let group = ops::create_group(c, &integration, &body, &actor)?;
             reread(c, &integration, group, want_members)
         })
         .await
@@ -129,8 +125,6 @@ pub async fn replace(
     let want_members = proj.includes(&GROUP_TYPE, "members");
     let if_match = header(&req, IF_MATCH).map(str::to_string);
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
-    let mut resource = resource::normalize(&GROUP_TYPE, &body)?;
-    let members = groups::take_members(&mut resource);
     let integration = ctx.integration_id.clone();
     let actor = Actor::scim(&ctx.request_id);
     let key = id.to_string();
@@ -138,16 +132,8 @@ pub async fn replace(
         .state
         .store
         .write(move |c| {
-            let ops = [MemberOp::ReplaceAll(members)];
-            let group = groups::update(
-                c,
-                &integration,
-                &key,
-                &resource,
-                &ops,
-                if_match.as_deref(),
-                &actor,
-            )?;
+            let group =
+                ops::replace_group(c, &integration, &key, &body, if_match.as_deref(), &actor)?;
             reread(c, &integration, group, want_members)
         })
         .await
@@ -166,26 +152,13 @@ pub async fn patch(
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
     let integration = ctx.integration_id.clone();
     let actor = Actor::scim(&ctx.request_id);
-    let request_id = ctx.request_id.clone();
     let key = id.to_string();
     let group = ctx
         .state
         .store
         .write(move |c| {
-            let current = groups::get(c, &integration, &key, false)?.ok_or_else(|| groups::not_found(&key))?;
-            let patched = patch::apply(&GROUP_TYPE, &current.resource, &body)?;
-            for quirk in &patched.quirks {
-                tracing::debug!(%request_id, integration = %integration, quirk, "accepted an IdP PATCH dialect");
-            }
-            let group = groups::update(
-                c,
-                &integration,
-                &key,
-                &patched.resource,
-                &patched.member_ops,
-                if_match.as_deref(),
-                &actor,
-            )?;
+            let group =
+                ops::patch_group(c, &integration, &key, &body, if_match.as_deref(), &actor)?;
             reread(c, &integration, group, want_members)
         })
         .await

@@ -6,7 +6,7 @@ use super::http::{self, Body};
 use super::query::Query;
 use super::router::{self, Endpoint, Kind};
 use super::state::AppState;
-use super::{auth, discovery, groups, users};
+use super::{auth, bulk, discovery, groups, users};
 use crate::scim::error::ScimError;
 use crate::store::StoreError;
 use hyper::body::Incoming;
@@ -127,7 +127,8 @@ async fn dispatch(
         Endpoint::Replace(Kind::Groups, id) => groups::replace(&ctx, req, &id).await,
         Endpoint::Patch(Kind::Groups, id) => groups::patch(&ctx, req, &id).await,
         Endpoint::Delete(Kind::Groups, id) => groups::delete(&ctx, &req, &id).await,
-        Endpoint::Search(..) | Endpoint::Bulk => Err(ScimError::new(
+        Endpoint::Bulk => bulk::handle(&ctx, req).await,
+        Endpoint::Search(..) | Endpoint::SearchAll => Err(ScimError::new(
             501,
             None,
             format!(

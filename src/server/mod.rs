@@ -3,11 +3,13 @@
 //! serves until SIGTERM/SIGINT.
 
 pub mod auth;
+pub mod bulk;
 pub mod discovery;
 pub mod groups;
 pub mod handler;
 pub mod http;
 pub mod listener;
+pub mod ops;
 pub mod query;
 pub mod router;
 pub mod state;

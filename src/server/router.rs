@@ -39,6 +39,8 @@ pub enum Endpoint {
     List(Kind),
     Create(Kind),
     Search(Kind),
+    /// `POST /.search` across resource types.
+    SearchAll,
     Get(Kind, String),
     Replace(Kind, String),
     Patch(Kind, String),
@@ -68,6 +70,7 @@ impl Endpoint {
             Endpoint::Delete(Kind::Users, _) => "DeleteUser",
             Endpoint::Delete(Kind::Groups, _) => "DeleteGroup",
             Endpoint::Bulk => "Bulk",
+            Endpoint::SearchAll => "Search",
         }
     }
 }
@@ -115,6 +118,10 @@ pub fn route(method: &Method, rest: &str) -> Result<Endpoint, ScimError> {
         }
         ["Schemas"] => read_only(Endpoint::Schemas, "/Schemas"),
         ["Schemas", urn] => read_only(Endpoint::Schema(urn.to_string()), "/Schemas"),
+        [".search"] => match *method {
+            Method::POST => Ok(Endpoint::SearchAll),
+            _ => Err(not_allowed(method, "/.search")),
+        },
         ["Bulk"] => match *method {
             Method::POST => Ok(Endpoint::Bulk),
             _ => Err(not_allowed(method, "/Bulk")),

@@ -5,13 +5,12 @@
 
 use super::handler::{from_store, Ctx};
 use super::http::{self, header, json_response, with_etag, Body};
+use super::ops;
 use super::router::Kind;
 use crate::scim::error::ScimError;
 use crate::scim::list::{list_response, Paging};
-use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::render::{full_resource, insert_before_meta, Meta};
-use crate::scim::resource;
 use crate::scim::schema::USER_TYPE;
 use crate::store::audit::Actor;
 use crate::store::groups;
@@ -93,15 +92,13 @@ fn single(ctx: &Ctx, status: u16, shown: &Shown, proj: &Projection) -> Response<
 pub async fn create(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ScimError> {
     let proj = projection(ctx)?;
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
-    let resource = resource::normalize(&USER_TYPE, &body)?;
     let integration = ctx.integration_id.clone();
     let actor = Actor::scim(&ctx.request_id);
-    let id = crate::secret::new_resource_id();
     let shown = ctx
         .state
         .store
         .write(move |c| {
-            let user = users::insert(c, &integration, &id, &resource, &actor)?;
+            let user = ops::create_user(c, &integration, &body, &actor)?;
             Ok(Shown { user, groups: None })
         })
         .await
@@ -152,7 +149,6 @@ pub async fn replace(
     let want_groups = proj.includes(&USER_TYPE, "groups");
     let if_match = header(&req, IF_MATCH).map(str::to_string);
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
-    let resource = resource::normalize(&USER_TYPE, &body)?;
     let integration = ctx.integration_id.clone();
     let actor = Actor::scim(&ctx.request_id);
     let key = id.to_string();
@@ -160,17 +156,8 @@ pub async fn replace(
         .state
         .store
         .write(move |c| {
-            if let Some(old) = users::get(c, &integration, &key)? {
-                resource::check_immutable(&USER_TYPE, &old.resource, &resource)?;
-            }
-            let user = users::replace(
-                c,
-                &integration,
-                &key,
-                &resource,
-                if_match.as_deref(),
-                &actor,
-            )?;
+            let user =
+                ops::replace_user(c, &integration, &key, &body, if_match.as_deref(), &actor)?;
             with_groups(c, &integration, user, want_groups)
         })
         .await
@@ -189,20 +176,12 @@ pub async fn patch(
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
     let integration = ctx.integration_id.clone();
     let actor = Actor::scim(&ctx.request_id);
-    let request_id = ctx.request_id.clone();
     let key = id.to_string();
     let shown = ctx
         .state
         .store
         .write(move |c| {
-            let current = users::get(c, &integration, &key)?.ok_or_else(|| users::not_found(&key))?;
-            users::check_if_match(if_match.as_deref(), current.version)?;
-            let patched = patch::apply(&USER_TYPE, &current.resource, &body)?;
-            for quirk in &patched.quirks {
-                tracing::debug!(%request_id, integration = %integration, quirk, "accepted an IdP PATCH dialect");
-            }
-            resource::check_immutable(&USER_TYPE, &current.resource, &patched.resource)?;
-            let user = users::replace(c, &integration, &key, &patched.resource, None, &actor)?;
+            let user = ops::patch_user(c, &integration, &key, &body, if_match.as_deref(), &actor)?;
             with_groups(c, &integration, user, want_groups)
         })
         .await

@@ -154,7 +154,7 @@ pub fn synthetic_user(i: u64) -> SyntheticUser {
     let given = GIVEN[(mix(i, 3) % GIVEN.len() as u64) as usize];
     let family = FAMILY[(mix(i, 4) % FAMILY.len() as u64) as usize];
     let mut emails = vec![format!("user{i}@example.com")];
-    if mix(i, 5) % 2 == 0 {
+    if mix(i, 5).is_multiple_of(2) {
         emails.push(format!(
             "{}.{}.{i}@mail.example.net",
             given.to_lowercase(),
@@ -188,7 +188,7 @@ fn user_body(i: u64, u: &SyntheticUser) -> Value {
         "displayName": u.display_name,
         "emails": emails,
         // About one user in twenty is deactivated, as in a real directory.
-        "active": mix(i, 7) % 20 != 0,
+        "active": !mix(i, 7).is_multiple_of(20),
         ENTERPRISE_USER_URN: {
             "employeeNumber": format!("{}", 100_000 + i),
             "department": DEPARTMENTS[(mix(i, 8) % DEPARTMENTS.len() as u64) as usize],
@@ -256,7 +256,7 @@ impl Loader {
         let created = start + Duration::milliseconds(created_ms);
         let left = span_ms - created_ms;
         let r = mix(i, 9);
-        if r % 5 == 0 || left <= 1 {
+        if r.is_multiple_of(5) || left <= 1 {
             // Never modified since creation.
             let s = crate::clock::format(created);
             return (s.clone(), s, 1);

@@ -33,9 +33,9 @@ pub struct StoredGroup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub id: String,
-    /// "User" or "Group".
+    /// "User" or "Group". No `display`: it is not part of RFC 7643's Group
+    /// members, and a computed one makes a member differ from what the IdP sent.
     pub kind: &'static str,
-    pub display: Option<String>,
 }
 
 impl Member {
@@ -45,15 +45,11 @@ impl Member {
         } else {
             "Users"
         };
-        let mut v = json!({
+        json!({
             "value": self.id,
             "$ref": format!("{base_url}/{collection}/{}", self.id),
             "type": self.kind,
-        });
-        if let Some(d) = &self.display {
-            v["display"] = Value::String(d.clone());
-        }
-        v
+        })
     }
 }
 
@@ -215,10 +211,10 @@ fn remove_all_members(conn: &Connection, group_seq: i64) -> Result<Vec<String>> 
 
 fn member_list(conn: &Connection, group_seq: i64) -> Result<Vec<Member>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT u.id, 'User', coalesce(u.display_name, u.user_name) FROM membership m
+        "SELECT u.id, 'User' FROM membership m
              JOIN scim_user u ON u.seq = m.member_user_seq WHERE m.group_seq = ?1
          UNION ALL
-         SELECT g.id, 'Group', g.display_name FROM membership m
+         SELECT g.id, 'Group' FROM membership m
              JOIN scim_group g ON g.seq = m.member_group_seq WHERE m.group_seq = ?1",
     )?;
     let rows = stmt.query_map([group_seq], |r| {
@@ -226,7 +222,6 @@ fn member_list(conn: &Connection, group_seq: i64) -> Result<Vec<Member>> {
         Ok(Member {
             id: r.get(0)?,
             kind: if kind == "Group" { "Group" } else { "User" },
-            display: r.get(2)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

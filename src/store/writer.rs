@@ -60,14 +60,20 @@ impl Writer {
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT job")?;
+    nested(conn, f)
+}
+
+/// Runs `f` in a SAVEPOINT: its changes are kept only if it succeeds. Nests,
+/// so a job can isolate its own steps (Bulk isolates each operation).
+pub fn nested<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT step")?;
     match f(conn) {
         Ok(v) => {
-            conn.execute_batch("RELEASE job")?;
+            conn.execute_batch("RELEASE step")?;
             Ok(v)
         }
         Err(e) => {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            conn.execute_batch("ROLLBACK TO step; RELEASE step")?;
             Err(e)
         }
     }

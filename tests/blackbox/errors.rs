@@ -216,13 +216,31 @@ fn mistyped_body_stores_nothing() {
 
 // ---- size limit ----
 
+/// POSTs an oversized body announcing `Expect: 100-continue`, as curl and most
+/// IdPs do for large bodies: the server can refuse on Content-Length alone,
+/// and the client need not push a body the server will not read (without it
+/// the client's write races the server closing the connection).
+fn post_oversized(server: &TestServer, bytes: &[u8]) -> crate::harness::Resp {
+    let auth = format!("Bearer {}", server.token());
+    server.raw(
+        "POST",
+        &server.scim("/Users"),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/scim+json"),
+            ("Expect", "100-continue"),
+        ],
+        Some(bytes),
+    )
+}
+
 #[test]
 fn body_over_one_mib_is_413() {
     let server = TestServer::start();
     let mut body = user("big");
     body["displayName"] = json!("x".repeat(1024 * 1024 + 16));
     let bytes = serde_json::to_vec(&body).unwrap();
-    post_raw(&server, "application/scim+json", &bytes).expect_error(413, None);
+    post_oversized(&server, &bytes).expect_error(413, None);
 }
 
 #[test]
@@ -231,10 +249,21 @@ fn server_still_answers_after_413() {
     let mut body = user("big");
     body["displayName"] = json!("x".repeat(2 * 1024 * 1024));
     let bytes = serde_json::to_vec(&body).unwrap();
-    post_raw(&server, "application/scim+json", &bytes).expect(413);
+    post_oversized(&server, &bytes).expect(413);
     server
         .post_json(&server.scim("/Users"), server.token(), &user("small"))
         .expect(201);
+}
+
+#[test]
+fn oversized_body_stores_nothing() {
+    let server = TestServer::start();
+    let mut body = user("big");
+    body["displayName"] = json!("x".repeat(1024 * 1024 + 16));
+    let bytes = serde_json::to_vec(&body).unwrap();
+    post_oversized(&server, &bytes).expect(413);
+    let list = server.get(&server.scim("/Users"), server.token());
+    assert_eq!(list.expect(200).body["totalResults"], 0);
 }
 
 // ---- paths ----

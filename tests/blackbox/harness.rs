@@ -457,16 +457,19 @@ impl TestServer {
         &self.serve().url
     }
 
-    /// SIGTERMs the server, waits for it, and starts it again on the same database.
-    pub fn restart(&mut self) {
-        if let Some(old) = self.serve.take() {
-            let (status, _) = old.terminate();
-            assert!(
-                status.success(),
-                "scimd serve exited with {status:?} on SIGTERM"
-            );
-        }
+    /// SIGTERMs the server, waits for it to exit (whatever its status: that is
+    /// `lifecycle::sigterm_*`'s business), and starts it again on the same
+    /// database. Returns the old process's exit status.
+    pub fn restart(&mut self) -> ExitStatus {
+        let status = self.stop();
         self.serve = Some(Serve::spawn(&self.dir, &[], &[]));
+        status
+    }
+
+    /// SIGTERMs the server and waits for it to exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let old = self.serve.take().expect("server running");
+        old.terminate().0
     }
 
     /// Path of `rest` under the primary integration's base.

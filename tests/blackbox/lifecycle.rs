@@ -243,22 +243,25 @@ fn served_certificate_fingerprint(port: u16) -> Option<String> {
 }
 
 #[test]
-fn sigterm_exits_0() {
+fn sigterm_right_after_ready_line_exits_0() {
+    // The ready line promises a server that handles SIGTERM gracefully; a
+    // service manager may stop it at any moment after. Several rounds, since
+    // a handler installed only after the ready line loses a race.
     let dir = TestDir::new();
     dir.create_integration("primary");
-    let serve = Serve::spawn(&dir, &[], &[]);
-    let (status, _) = serve.terminate();
-    assert_eq!(status.code(), Some(0), "{status:?}");
+    for round in 0..10 {
+        let serve = Serve::spawn(&dir, &[], &[]);
+        let (status, _) = serve.terminate();
+        assert_eq!(status.code(), Some(0), "round {round}: {status:?}");
+    }
 }
 
 #[test]
 fn sigterm_after_requests_exits_0() {
     let mut server = TestServer::start();
     server.create_user(&user("before-stop"));
-    server.restart(); // asserts exit 0 on SIGTERM
-    server
-        .get(&server.scim("/Users"), server.token())
-        .expect(200);
+    let status = server.stop();
+    assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
 // ---- first start ----

@@ -113,7 +113,9 @@ impl Target {
         integration_id: &str,
     ) -> Result<Target, String> {
         if !addr.ip().is_loopback() {
-            return Err(format!("refusing to benchmark a non-loopback address {addr}"));
+            return Err(format!(
+                "refusing to benchmark a non-loopback address {addr}"
+            ));
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = Arc::new(PinnedCert {

@@ -1,0 +1,344 @@
+//! `scimd-bench`: the load benchmark of issues 4 and 5. It bulk-loads a
+//! synthetic directory straight into a new SQLite file (no HTTP), starts the
+//! real `scimd serve` on 127.0.0.1:0, and measures over HTTPS with
+//! keep-alive connections: p50/p99 latency and requests/s per scenario,
+//! printed as a table with the database size and user count, then one
+//! MET/MISSED line per target. It prints numbers; it is not a test and
+//! always exits 0 once the numbers are printed, whatever they are — only a
+//! setup failure (no server binary, no disk) is an error exit.
+//!
+//! `cargo run --release --bin scimd-bench -- filters [--users 1000000]`
+//! `cargo run --release --bin scimd-bench -- members`
+
+#[path = "scimd_bench/client.rs"]
+mod client;
+#[path = "scimd_bench/database.rs"]
+mod database;
+#[path = "scimd_bench/filters.rs"]
+mod filters;
+#[path = "scimd_bench/measure.rs"]
+mod measure;
+#[path = "scimd_bench/members.rs"]
+mod members;
+#[path = "scimd_bench/server.rs"]
+mod server;
+
+use clap::{Args, Parser, Subcommand};
+use measure::{Outcome, Plan};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Load benchmark for scimd: bulk-loads a database, starts the server, and
+/// measures over HTTPS.
+#[derive(Parser)]
+#[command(name = "scimd-bench")]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// Concurrent keep-alive connections per scenario.
+    #[arg(long, global = true, default_value_t = 4)]
+    connections: usize,
+    /// Time limit of each scenario, in seconds.
+    #[arg(long, global = true, default_value_t = 5)]
+    seconds: u64,
+    /// Iteration limit of each scenario.
+    #[arg(long, global = true, default_value_t = 20_000)]
+    max_requests: u64,
+    /// Keep the database at this path, and reuse it if it already exists
+    /// (default: a temporary file removed at the end).
+    #[arg(long, global = true)]
+    db: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Filter, sort and cursor queries over many users (issue 4).
+    Filters {
+        /// Users to load.
+        #[arg(long, default_value_t = 1_000_000)]
+        users: u64,
+        /// Time limit of the cursor walk, in seconds.
+        #[arg(long, default_value_t = 120)]
+        cursor_seconds: u64,
+    },
+    /// Adding and removing one member in groups of 0, 1 000 and 100 000 (issue 5).
+    Members {
+        /// Users to load; at least 100 000 members plus outsiders to add.
+        #[arg(long, default_value_t = 110_000)]
+        users: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scimd-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let plan = Plan {
+        workers: cli.common.connections.max(1),
+        max_iterations: cli.common.max_requests.max(1),
+        duration: Duration::from_secs(cli.common.seconds.max(1)),
+    };
+    let workspace = database::Workspace::new(cli.common.db.clone())?;
+    // The client runs on one thread: the machine is small and the server
+    // under test should get the rest of it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    match cli.command {
+        Command::Filters {
+            users,
+            cursor_seconds,
+        } => run_filters(&workspace, &runtime, plan, users, cursor_seconds),
+        Command::Members { users } => run_members(&workspace, &runtime, plan, users),
+    }
+}
+
+fn print_header(
+    what: &str,
+    workspace: &database::Workspace,
+    facts: &database::Facts,
+    load_time: Option<Duration>,
+    plan: Plan,
+) {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("scimd-bench {what}");
+    println!(
+        "database: {} (+ {} WAL) at {}",
+        measure::human_bytes(facts.db_bytes),
+        measure::human_bytes(facts.wal_bytes),
+        workspace.db.display()
+    );
+    println!(
+        "users: {}, groups: {}, memberships: {}",
+        facts.users, facts.groups, facts.memberships
+    );
+    match load_time {
+        Some(t) => println!(
+            "bulk load: {:.1} s ({:.0} users/s)",
+            t.as_secs_f64(),
+            facts.users as f64 / t.as_secs_f64().max(1e-9)
+        ),
+        None => println!("bulk load: reused an existing database"),
+    }
+    println!(
+        "client: {} keep-alive HTTPS/1.1 connections, each scenario ≤ {} s or ≤ {} iterations, after a short warm-up; {cpus} CPUs shared by client and server",
+        plan.workers,
+        plan.duration.as_secs(),
+        plan.max_iterations
+    );
+    println!();
+}
+
+fn start_server(
+    workspace: &database::Workspace,
+    integration: &scimd::store::bulk_load::BenchIntegration,
+) -> Result<(server::Server, client::Target), String> {
+    let server = server::start(&workspace.db)?;
+    let target = client::Target::new(
+        server.addr,
+        &server.fingerprint,
+        &integration.token,
+        &integration.id,
+    )?;
+    eprintln!(
+        "server ready on {} (log: {})",
+        server.addr,
+        server.log.display()
+    );
+    Ok((server, target))
+}
+
+fn p99(o: &Outcome) -> Option<f64> {
+    if o.errors > 0 {
+        None
+    } else {
+        o.p99_ms()
+    }
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a (errors)".to_string(), |x| format!("{x:.2} ms"))
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "MET"
+    } else {
+        "MISSED"
+    }
+}
+
+fn run_filters(
+    workspace: &database::Workspace,
+    runtime: &tokio::runtime::Runtime,
+    plan: Plan,
+    users: u64,
+    cursor_seconds: u64,
+) -> Result<(), String> {
+    let prepared = database::prepare(&workspace.db, users.max(1), |_, _| Ok(()))?;
+    let facts = database::facts(&workspace.db, &prepared.integration.id)?;
+    if facts.users == 0 {
+        return Err("the database holds no users".into());
+    }
+    // An incremental-sync window: users changed in the last day of the data.
+    let since = facts
+        .newest_modified
+        .as_deref()
+        .and_then(scimd::clock::parse)
+        .map(|t| scimd::clock::format(t - time::Duration::days(1)))
+        .unwrap_or_else(|| "2000-01-01T00:00:00.000Z".to_string());
+    let (server, target) = start_server(workspace, &prepared.integration)?;
+    let results = runtime.block_on(filters::run(
+        &target,
+        facts.users,
+        &since,
+        plan,
+        Duration::from_secs(cursor_seconds),
+    ));
+    drop(server);
+    let after = database::facts(&workspace.db, &prepared.integration.id)?;
+
+    print_header("filters", workspace, &after, prepared.load_time, plan);
+    measure::print_table(&results.rows);
+    println!();
+
+    let eqs = [
+        ("userName eq", &results.user_name_eq),
+        ("externalId eq", &results.external_id_eq),
+        ("emails.value eq", &results.email_eq),
+    ];
+    let worst = eqs
+        .iter()
+        .map(|(_, o)| p99(o))
+        .try_fold(0.0f64, |m, p| p.map(|p| m.max(p)));
+    let scale = if after.users >= 1_000_000 {
+        String::new()
+    } else {
+        format!(
+            "; measured at {} users, the target is stated at 1M",
+            after.users
+        )
+    };
+    println!(
+        "target eq lookups p99 < 2 ms at 1M users: {} ({}{scale})",
+        verdict(worst.is_some_and(|w| w < 2.0) && after.users >= 1_000_000),
+        eqs.iter()
+            .map(|(n, o)| format!("{n} p99 {}", fmt_ms(p99(o))))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // "Flat with depth": the deep page may cost at most twice the first one.
+    let (first, deep) = (
+        results
+            .sort_first
+            .p50_ms()
+            .filter(|_| results.sort_first.errors == 0),
+        results
+            .sort_deep
+            .p50_ms()
+            .filter(|_| results.sort_deep.errors == 0),
+    );
+    let ratio = first.zip(deep).map(|(f, d)| d / f.max(1e-9));
+    println!(
+        "target paging cost flat with depth (sortBy=userName p50 at startIndex {} ≤ 2× startIndex 1): {} (startIndex 1 {}, startIndex {} {}, ratio {})",
+        results.deep_start,
+        verdict(ratio.is_some_and(|r| r <= 2.0)),
+        fmt_ms(first),
+        results.deep_start,
+        fmt_ms(deep),
+        ratio.map_or_else(|| "n/a".to_string(), |r| format!("{r:.2}×")),
+    );
+    Ok(())
+}
+
+fn run_members(
+    workspace: &database::Workspace,
+    runtime: &tokio::runtime::Runtime,
+    plan: Plan,
+    users: u64,
+) -> Result<(), String> {
+    let largest = members::GROUPS.iter().map(|g| g.1).max().unwrap_or(0);
+    let users = users.max(members::FIRST_OUTSIDER.max(largest) + 100);
+    let prepared = database::prepare(&workspace.db, users, |loader, integration| {
+        for (name, size) in members::GROUPS {
+            loader
+                .group(&integration.id, name, 0..size)
+                .map_err(|e| format!("loading group '{name}': {e}"))?;
+        }
+        Ok(())
+    })?;
+    let mut group_ids = Vec::new();
+    for (name, size) in members::GROUPS {
+        let id = scimd::store::bulk_load::find_group(&workspace.db, &prepared.integration.id, name)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "{} has no group '{name}': not a members benchmark database",
+                    workspace.db.display()
+                )
+            })?;
+        group_ids.push((size, id));
+    }
+    let facts = database::facts(&workspace.db, &prepared.integration.id)?;
+    let (server, target) = start_server(workspace, &prepared.integration)?;
+    let results = runtime.block_on(members::run(&target, facts.users, &group_ids, plan));
+    drop(server);
+    let after = database::facts(&workspace.db, &prepared.integration.id)?;
+
+    print_header("members", workspace, &after, prepared.load_time, plan);
+    measure::print_table(&results.rows);
+    println!();
+
+    let worst = results
+        .groups
+        .iter()
+        .flat_map(|g| [&g.add, &g.remove])
+        .map(p99)
+        .try_fold(0.0f64, |m, p| p.map(|p| m.max(p)));
+    println!(
+        "target membership change p99 < 5 ms: {} (worst p99 over add/remove in all groups: {})",
+        verdict(worst.is_some_and(|w| w < 5.0)),
+        fmt_ms(worst)
+    );
+    let empty = results.groups.iter().find(|g| g.size == 0);
+    let big = results.groups.iter().max_by_key(|g| g.size);
+    if let (Some(empty), Some(big)) = (empty, big) {
+        let ratio = |a: &Outcome, b: &Outcome, p: fn(&Outcome) -> Option<f64>| {
+            if a.errors > 0 || b.errors > 0 {
+                return None;
+            }
+            p(a).zip(p(b)).map(|(x, y)| x / y.max(1e-9))
+        };
+        let add50 = ratio(&big.add, &empty.add, Outcome::p50_ms);
+        let rem50 = ratio(&big.remove, &empty.remove, Outcome::p50_ms);
+        let add99 = ratio(&big.add, &empty.add, Outcome::p99_ms);
+        let rem99 = ratio(&big.remove, &empty.remove, Outcome::p99_ms);
+        let show = |r: Option<f64>| r.map_or_else(|| "n/a".to_string(), |r| format!("{r:.2}×"));
+        println!(
+            "target {} members within 2× of empty (judged on p50): {} (add p50 ratio {}, remove p50 ratio {}; p99 ratios add {}, remove {})",
+            big.size,
+            verdict(add50.is_some_and(|r| r <= 2.0) && rem50.is_some_and(|r| r <= 2.0)),
+            show(add50),
+            show(rem50),
+            show(add99),
+            show(rem99),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,420 @@
+//! The query scenarios of issue 4: the `eq` lookups IdPs make before every
+//! create, a prefix search, an incremental-sync window paged by index,
+//! `sortBy` at the start and deep in the set, and a cursor walk through every
+//! user. Each request's answer is checked (exactly one match for an `eq` on
+//! a unique value, the prefix honoured, the order honoured), so a server that
+//! ignores a parameter shows errors instead of fast numbers.
+
+use crate::client::{encode, Call, Target};
+use crate::measure::{self, expect_json, pick, Outcome, Plan, Row, Step};
+use scimd::store::bulk_load::synthetic_user;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+/// Page size of the index-paged scenarios.
+const PAGE: u64 = 100;
+/// Page size of the cursor walk.
+const CURSOR_PAGE: u64 = 1000;
+
+fn total_results(v: &Value) -> Option<u64> {
+    v.get("totalResults").and_then(Value::as_u64)
+}
+
+fn resources(v: &Value) -> &[Value] {
+    v.get("Resources")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A unique-value lookup must find exactly the expected user.
+fn one_match(v: &Value, want_id: &str) -> Result<(), String> {
+    match total_results(v) {
+        Some(1) => {}
+        other => return Err(format!("200 but totalResults={other:?}, expected 1")),
+    }
+    let got = resources(v).first().map(|r| str_at(r, "id")).unwrap_or("");
+    if got == want_id {
+        Ok(())
+    } else {
+        Err(format!("200 but found '{got}', expected user '{want_id}'"))
+    }
+}
+
+fn sorted_by_user_name(v: &Value, want_len: usize) -> Result<(), String> {
+    let names: Vec<String> = resources(v)
+        .iter()
+        .map(|r| str_at(r, "userName").to_lowercase())
+        .collect();
+    if names.len() != want_len {
+        return Err(format!(
+            "200 but {} resources, expected {want_len}",
+            names.len()
+        ));
+    }
+    match names.windows(2).position(|w| w[0] > w[1]) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "200 but not sorted by userName: '{}' before '{}'",
+            names[i],
+            names[i + 1]
+        )),
+    }
+}
+
+fn filter_path(filter: &str, extra: &str) -> String {
+    format!("/Users?filter={}{extra}", encode(filter))
+}
+
+pub struct Results {
+    pub rows: Vec<Row>,
+    pub user_name_eq: Outcome,
+    pub external_id_eq: Outcome,
+    pub email_eq: Outcome,
+    pub sort_first: Outcome,
+    pub sort_deep: Outcome,
+    pub deep_start: u64,
+}
+
+/// Runs a scenario after a short unrecorded warm-up (first-touch page faults
+/// and prepared-statement caches are not what the table is about).
+async fn scenario<F>(target: &Target, plan: Plan, make: F) -> Outcome
+where
+    F: Fn(usize, u64) -> Vec<Step> + Send + Sync + Clone + 'static,
+{
+    let warm = Plan {
+        max_iterations: (plan.workers as u64) * 5,
+        duration: Duration::from_secs(5),
+        ..plan
+    };
+    let _ = measure::run(target, warm, 1, make.clone()).await;
+    measure::run(target, plan, 1, make)
+        .await
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+pub async fn run(
+    target: &Target,
+    users: u64,
+    since: &str,
+    plan: Plan,
+    cursor_limit: Duration,
+) -> Results {
+    let mut rows = Vec::new();
+    let row = |name: &str, outcome: &Outcome, note: String| Row {
+        scenario: name.to_string(),
+        workers: plan.workers,
+        outcome: outcome.clone(),
+        note,
+    };
+
+    let baseline = scenario(target, plan, move |_, k| {
+        let u = synthetic_user(pick(k, 10, users));
+        let want = u.id.clone();
+        vec![Step {
+            slot: 0,
+            call: Call::get(format!("/Users/{}", u.id)),
+            check: expect_json(&[200], move |v| {
+                if str_at(v, "id") == want {
+                    Ok(())
+                } else {
+                    Err(format!("200 but id '{}'", str_at(v, "id")))
+                }
+            }),
+        }]
+    })
+    .await;
+    rows.push(row("GET /Users/{id} (baseline)", &baseline, String::new()));
+
+    let user_name_eq = scenario(target, plan, move |_, k| {
+        let u = synthetic_user(pick(k, 1, users));
+        let want = u.id.clone();
+        vec![Step {
+            slot: 0,
+            call: Call::get(filter_path(&format!("userName eq \"{}\"", u.user_name), "")),
+            check: expect_json(&[200], move |v| one_match(v, &want)),
+        }]
+    })
+    .await;
+    rows.push(row(
+        "userName eq",
+        &user_name_eq,
+        "random existing user".into(),
+    ));
+
+    let external_id_eq = scenario(target, plan, move |_, k| {
+        let u = synthetic_user(pick(k, 2, users));
+        let want = u.id.clone();
+        vec![Step {
+            slot: 0,
+            call: Call::get(filter_path(
+                &format!("externalId eq \"{}\"", u.external_id),
+                "",
+            )),
+            check: expect_json(&[200], move |v| one_match(v, &want)),
+        }]
+    })
+    .await;
+    rows.push(row("externalId eq", &external_id_eq, String::new()));
+
+    let email_eq = scenario(target, plan, move |_, k| {
+        let u = synthetic_user(pick(k, 3, users));
+        let email = &u.emails[pick(k, 4, u.emails.len() as u64) as usize];
+        let want = u.id.clone();
+        vec![Step {
+            slot: 0,
+            call: Call::get(filter_path(&format!("emails.value eq \"{email}\""), "")),
+            check: expect_json(&[200], move |v| one_match(v, &want)),
+        }]
+    })
+    .await;
+    rows.push(row(
+        "emails.value eq",
+        &email_eq,
+        "primary or secondary address".into(),
+    ));
+
+    let sw = scenario(target, plan, move |_, k| {
+        let u = synthetic_user(pick(k, 5, users));
+        // "Given Fam": a prefix shared by a few hundred users at 1M.
+        let prefix: String = match u.display_name.split_once(' ') {
+            Some((given, family)) => format!("{given} {}", &family[..family.len().min(3)]),
+            None => u.display_name.clone(),
+        };
+        let want = prefix.to_lowercase();
+        vec![Step {
+            slot: 0,
+            call: Call::get(filter_path(
+                &format!("displayName sw \"{prefix}\""),
+                &format!("&count={PAGE}"),
+            )),
+            check: expect_json(&[200], move |v| {
+                if total_results(v).unwrap_or(0) == 0 {
+                    return Err("200 but no match for an existing prefix".into());
+                }
+                match resources(v)
+                    .iter()
+                    .map(|r| str_at(r, "displayName"))
+                    .find(|d| !d.to_lowercase().starts_with(&want))
+                {
+                    Some(d) => Err(format!("200 but '{d}' does not start with '{want}'")),
+                    None => Ok(()),
+                }
+            }),
+        }]
+    })
+    .await;
+    rows.push(row("displayName sw", &sw, format!("count={PAGE}")));
+
+    // How many pages the window has, so every page requested is a full one.
+    let window = format!("meta.lastModified gt \"{since}\"");
+    let pages = window_pages(target, &window).await;
+    let since_owned = since.to_string();
+    let lm = scenario(target, plan, {
+        let window = window.clone();
+        move |_, k| {
+            let start = 1 + (k % pages) * PAGE;
+            let since = since_owned.clone();
+            vec![Step {
+                slot: 0,
+                call: Call::get(filter_path(
+                    &window,
+                    &format!("&startIndex={start}&count={PAGE}"),
+                )),
+                check: expect_json(&[200], move |v| {
+                    let list = resources(v);
+                    if list.is_empty() {
+                        return Err("200 but an empty page inside the window".into());
+                    }
+                    let floor = scimd::clock::parse(&since);
+                    for r in list {
+                        let lm = r
+                            .get("meta")
+                            .and_then(|m| m.get("lastModified"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        if scimd::clock::parse(lm) <= floor {
+                            return Err(format!(
+                                "200 but lastModified '{lm}' is not after '{since}'"
+                            ));
+                        }
+                    }
+                    Ok(())
+                }),
+            }]
+        }
+    })
+    .await;
+    rows.push(row(
+        "meta.lastModified gt (paged)",
+        &lm,
+        format!("count={PAGE}, pages 1..{pages} in turn, since {since}"),
+    ));
+
+    let sort_len = PAGE.min(users) as usize;
+    let sort_first = scenario(target, plan, move |_, _| {
+        vec![Step {
+            slot: 0,
+            call: Call::get(format!("/Users?sortBy=userName&startIndex=1&count={PAGE}")),
+            check: expect_json(&[200], move |v| sorted_by_user_name(v, sort_len)),
+        }]
+    })
+    .await;
+    rows.push(row(
+        "sortBy=userName startIndex=1",
+        &sort_first,
+        format!("count={PAGE}"),
+    ));
+
+    // Deep in the set: half-way at 1M (startIndex 500000), half-way otherwise.
+    let deep_start = (users / 2).clamp(1, 500_000);
+    let deep_len = PAGE.min(users + 1 - deep_start) as usize;
+    let sort_deep = scenario(target, plan, move |_, _| {
+        vec![Step {
+            slot: 0,
+            call: Call::get(format!(
+                "/Users?sortBy=userName&startIndex={deep_start}&count={PAGE}"
+            )),
+            check: expect_json(&[200], move |v| sorted_by_user_name(v, deep_len)),
+        }]
+    })
+    .await;
+    rows.push(row(
+        &format!("sortBy=userName startIndex={deep_start}"),
+        &sort_deep,
+        format!("count={PAGE}"),
+    ));
+
+    rows.push(cursor_walk(target, users, cursor_limit).await);
+
+    Results {
+        rows,
+        user_name_eq,
+        external_id_eq,
+        email_eq,
+        sort_first,
+        sort_deep,
+        deep_start,
+    }
+}
+
+/// Pages in the lastModified window (at most 10), from one count=1 request.
+async fn window_pages(target: &Target, window: &str) -> u64 {
+    let Ok(mut conn) = target.connect().await else {
+        return 10;
+    };
+    let total = match conn.send(&Call::get(filter_path(window, "&count=1"))).await {
+        Ok(reply) if reply.status == 200 => serde_json::from_slice::<Value>(&reply.body)
+            .ok()
+            .and_then(|v| total_results(&v)),
+        _ => None,
+    };
+    match total {
+        Some(t) => t.div_ceil(PAGE).clamp(1, 10),
+        None => 10,
+    }
+}
+
+/// Follows `nextCursor` from `cursor=` to the end on one connection, or
+/// until `limit` has passed. Every id is remembered, so duplicates or
+/// missing users (an unstable cursor) show up in the note.
+async fn cursor_walk(target: &Target, users: u64, limit: Duration) -> Row {
+    let name = format!("cursor walk, count={CURSOR_PAGE}");
+    let mut outcome = Outcome::default();
+    let fail = |outcome: &mut Outcome, e: String| {
+        outcome.errors += 1;
+        outcome.first_error.get_or_insert(e);
+    };
+    let mut conn = match target.connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            fail(&mut outcome, e);
+            return Row {
+                scenario: name,
+                workers: 1,
+                outcome,
+                note: String::new(),
+            };
+        }
+    };
+    let started = Instant::now();
+    let mut seen: HashSet<String> = HashSet::with_capacity(users as usize);
+    let mut returned = 0u64;
+    let mut cursor = String::new();
+    let mut finished = false;
+    let max_pages = users / CURSOR_PAGE + 3;
+    for _ in 0..max_pages {
+        if started.elapsed() >= limit {
+            break;
+        }
+        let call = Call::get(format!(
+            "/Users?cursor={}&count={CURSOR_PAGE}",
+            encode(&cursor)
+        ));
+        let reply = match conn.send(&call).await {
+            Ok(r) => r,
+            Err(e) => {
+                fail(&mut outcome, e);
+                break;
+            }
+        };
+        outcome.bytes += reply.body.len() as u64;
+        if reply.status != 200 {
+            fail(&mut outcome, measure::status_error(&reply));
+            break;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(&reply.body) else {
+            fail(&mut outcome, "200 but the body is not JSON".into());
+            break;
+        };
+        outcome.latencies.push(reply.elapsed);
+        for r in resources(&v) {
+            seen.insert(str_at(r, "id").to_string());
+            returned += 1;
+        }
+        match v.get("nextCursor").and_then(Value::as_str) {
+            Some(next) if !next.is_empty() => cursor = next.to_string(),
+            _ => {
+                if returned < users {
+                    fail(
+                        &mut outcome,
+                        format!("no nextCursor after {returned} of {users} users (cursor paging not supported?)"),
+                    );
+                } else {
+                    finished = true;
+                }
+                break;
+            }
+        }
+    }
+    outcome.elapsed = started.elapsed();
+    outcome.latencies.sort_unstable();
+    let pages = outcome.latencies.len();
+    let state = if finished {
+        "complete"
+    } else if started.elapsed() >= limit {
+        "stopped at the time limit"
+    } else {
+        "incomplete"
+    };
+    let note = format!(
+        "{state}: {pages} pages, {} distinct of {returned} returned / {users} users in {:.1} s ({:.1} pages/s, {})",
+        seen.len(),
+        outcome.elapsed.as_secs_f64(),
+        pages as f64 / outcome.elapsed.as_secs_f64().max(1e-9),
+        measure::human_bytes(outcome.bytes),
+    );
+    Row {
+        scenario: name,
+        workers: 1,
+        outcome,
+        note,
+    }
+}

@@ -1,0 +1,115 @@
+//! The resource changes as plain functions of a write connection and parsed
+//! JSON: validate with the pure protocol layer, then change the store. The
+//! single-resource handlers and Bulk both call these, inside a writer job, so
+//! a change means the same thing whichever way it arrives.
+
+use crate::scim::patch;
+use crate::scim::patch::MemberOp;
+use crate::scim::resource;
+use crate::scim::schema::{GROUP_TYPE, USER_TYPE};
+use crate::store::audit::Actor;
+use crate::store::groups::{self, StoredGroup};
+use crate::store::users::{self, StoredUser};
+use crate::store::Result;
+use rusqlite::Connection;
+use serde_json::Value;
+
+pub fn create_user(
+    c: &Connection,
+    integration: &str,
+    body: &Value,
+    actor: &Actor,
+) -> Result<StoredUser> {
+    let resource = resource::normalize(&USER_TYPE, body)?;
+    users::insert(
+        c,
+        integration,
+        &crate::secret::new_resource_id(),
+        &resource,
+        actor,
+    )
+}
+
+pub fn replace_user(
+    c: &Connection,
+    integration: &str,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<StoredUser> {
+    let resource = resource::normalize(&USER_TYPE, body)?;
+    let current = users::get(c, integration, id)?.ok_or_else(|| users::not_found(id))?;
+    resource::check_immutable(&USER_TYPE, &current.resource, &resource)?;
+    users::replace(c, integration, id, &resource, if_match, actor)
+}
+
+fn log_quirks(patched: &patch::Patched, integration: &str, actor: &Actor) {
+    for quirk in &patched.quirks {
+        tracing::debug!(request_id = ?actor.request_id, %integration, quirk, "accepted an IdP PATCH dialect");
+    }
+}
+
+pub fn patch_user(
+    c: &Connection,
+    integration: &str,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<StoredUser> {
+    let current = users::get(c, integration, id)?.ok_or_else(|| users::not_found(id))?;
+    users::check_if_match(if_match, current.version)?;
+    let patched = patch::apply(&USER_TYPE, &current.resource, body)?;
+    log_quirks(&patched, integration, actor);
+    resource::check_immutable(&USER_TYPE, &current.resource, &patched.resource)?;
+    users::replace(c, integration, id, &patched.resource, None, actor)
+}
+
+pub fn create_group(
+    c: &Connection,
+    integration: &str,
+    body: &Value,
+    actor: &Actor,
+) -> Result<StoredGroup> {
+    let mut resource = resource::normalize(&GROUP_TYPE, body)?;
+    let members = groups::take_members(&mut resource);
+    let id = crate::secret::new_resource_id();
+    groups::insert(c, integration, &id, &resource, &members, actor)
+}
+
+pub fn replace_group(
+    c: &Connection,
+    integration: &str,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<StoredGroup> {
+    let mut resource = resource::normalize(&GROUP_TYPE, body)?;
+    let members = groups::take_members(&mut resource);
+    let ops = [MemberOp::ReplaceAll(members)];
+    groups::update(c, integration, id, &resource, &ops, if_match, actor)
+}
+
+pub fn patch_group(
+    c: &Connection,
+    integration: &str,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<StoredGroup> {
+    let current = groups::get(c, integration, id, false)?.ok_or_else(|| groups::not_found(id))?;
+    let patched = patch::apply(&GROUP_TYPE, &current.resource, body)?;
+    log_quirks(&patched, integration, actor);
+    groups::update(
+        c,
+        integration,
+        id,
+        &patched.resource,
+        &patched.member_ops,
+        if_match,
+        actor,
+    )
+}
