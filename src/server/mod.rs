@@ -98,8 +98,9 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         public_url: opts.public_url,
         scheme,
     });
+    let shutdown = shutdown_signal()?;
     say(&format!("listening on {scheme}://{local}"));
-    listener::run(listener, acceptor, state, shutdown_signal()).await;
+    listener::run(listener, acceptor, state, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -128,24 +129,19 @@ fn first_integration(conn: &rusqlite::Connection, origin: &str) -> Result<(), St
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Registers the SIGTERM/SIGINT handlers now, so a signal that arrives
+/// right after the ready line is already a graceful stop and not a kill.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    })
 }
