@@ -14,7 +14,15 @@ CREATE TABLE integration (
     id      TEXT PRIMARY KEY,        -- 'int_' + random
     name    TEXT NOT NULL,
     created TEXT NOT NULL,           -- RFC 3339 UTC, fixed width, so text order is time order
-    enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1))
+    enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    -- Settings (`scimd integration set`); read on every request that needs them.
+    delete_mode     TEXT NOT NULL DEFAULT 'deactivate' CHECK (delete_mode IN ('deactivate', 'delete')),
+    unique_email    INTEGER NOT NULL DEFAULT 0,
+    require_mapping INTEGER NOT NULL DEFAULT 0,
+    groups_as_roles INTEGER NOT NULL DEFAULT 0,
+    pin_digits      INTEGER NOT NULL DEFAULT 0 CHECK (pin_digits = 0 OR pin_digits BETWEEN 4 AND 8),
+    rate_limit      INTEGER NOT NULL DEFAULT 100 CHECK (rate_limit > 0),
+    rate_burst      INTEGER NOT NULL DEFAULT 200 CHECK (rate_burst > 0)
 );
 
 CREATE TABLE token (
@@ -41,7 +49,12 @@ CREATE TABLE scim_user (
     created        TEXT NOT NULL,
     last_modified  TEXT NOT NULL,
     version        INTEGER NOT NULL DEFAULT 1,
-    resource       TEXT NOT NULL          -- canonical resource JSON without id and meta
+    resource       TEXT NOT NULL,         -- canonical resource JSON without id and meta
+    -- Local state, never part of the SCIM view:
+    deprovisioned  TEXT,                  -- set by DELETE in 'deactivate' mode: SCIM no longer sees the user
+    roles          TEXT NOT NULL DEFAULT '[]', -- sorted JSON array, recomputed in every transaction that affects it
+    entitled       INTEGER NOT NULL DEFAULT 0, -- live, active and (has a role or mapping not required)
+    pin            TEXT                   -- random numeric PIN, generated locally, never sent over SCIM
 );
 CREATE UNIQUE INDEX scim_user_id ON scim_user(integration_id, id);
 CREATE UNIQUE INDEX scim_user_name ON scim_user(integration_id, user_name_fold);
@@ -49,6 +62,8 @@ CREATE INDEX scim_user_external_id ON scim_user(integration_id, external_id);
 CREATE INDEX scim_user_primary_email ON scim_user(integration_id, primary_email);
 CREATE INDEX scim_user_display_name ON scim_user(integration_id, display_name COLLATE NOCASE);
 CREATE INDEX scim_user_last_modified ON scim_user(integration_id, last_modified);
+CREATE UNIQUE INDEX scim_user_pin ON scim_user(integration_id, pin) WHERE pin IS NOT NULL;
+CREATE INDEX scim_user_entitled ON scim_user(integration_id, entitled);
 
 -- Every email value of a user, lower-cased: `emails.value eq` and email uniqueness use this.
 CREATE TABLE scim_user_email (
@@ -93,6 +108,17 @@ CREATE UNIQUE INDEX membership_group ON membership(group_seq, member_group_seq)
 CREATE INDEX membership_by_user ON membership(member_user_seq) WHERE member_user_seq IS NOT NULL;
 CREATE INDEX membership_by_group ON membership(member_group_seq) WHERE member_group_seq IS NOT NULL;
 
+-- IdP group → local role. `group_key` matches a group's id, externalId or
+-- displayName (case-insensitively); it may name a group that does not exist yet.
+CREATE TABLE mapping (
+    integration_id TEXT NOT NULL REFERENCES integration(id) ON DELETE CASCADE,
+    group_key      TEXT NOT NULL,
+    group_key_fold TEXT NOT NULL,
+    role           TEXT NOT NULL,
+    created        TEXT NOT NULL,
+    PRIMARY KEY (integration_id, group_key_fold, role)
+) WITHOUT ROWID;
+
 CREATE TABLE audit (
     seq            INTEGER PRIMARY KEY,
     time           TEXT NOT NULL,
@@ -104,6 +130,13 @@ CREATE TABLE audit (
     external_id    TEXT,
     request_id     TEXT,
     actor          TEXT,                  -- OS user for CLI actions, 'scim' for IdP pushes
-    detail         TEXT
+    detail         TEXT,                  -- never a token, password or PIN
+    -- Rejected requests (event SCIM_REQUEST_REJECTED) are aggregated: at most one
+    -- row per integration (NULL when unknown), code, source address and minute.
+    source         TEXT,                  -- client address of a rejected request
+    minute         TEXT,                  -- 'YYYY-MM-DDTHH:MM' of a rejected request; NULL on other rows
+    count          INTEGER NOT NULL DEFAULT 1 -- requests this row stands for
 );
 CREATE INDEX audit_by_integration_time ON audit(integration_id, time);
+CREATE UNIQUE INDEX audit_rejection ON audit(ifnull(integration_id, ''), code, source, minute)
+    WHERE minute IS NOT NULL;

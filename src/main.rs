@@ -29,6 +29,26 @@ enum Command {
     /// Rotate, revoke and list an integration's bearer tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Map IdP groups to local roles.
+    #[command(subcommand)]
+    Mapping(MappingCmd),
+    /// List the entitled members of an integration (the local view).
+    Members {
+        id: String,
+        /// Only members holding this role.
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Member PINs.
+    #[command(subcommand)]
+    Pin(PinCmd),
+    /// Maintenance of stored users.
+    #[command(subcommand)]
+    Users(UsersCmd),
 }
 
 #[derive(Args)]
@@ -82,6 +102,8 @@ enum IntegrationCmd {
     Disable { id: String },
     /// Accept the integration's tokens again.
     Enable { id: String },
+    /// Change settings; each takes effect on a running server at once.
+    Set(SetArgs),
     /// Delete the integration with all its tokens, users and groups.
     Delete {
         id: String,
@@ -89,6 +111,96 @@ enum IntegrationCmd {
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Args)]
+struct SetArgs {
+    id: String,
+    /// What DELETE does: keep the record deprovisioned (deactivate) or remove it (delete).
+    #[arg(long, value_parser = ["deactivate", "delete"])]
+    delete_mode: Option<String>,
+    /// Refuse a user whose email another live user already has.
+    #[arg(long)]
+    unique_email: Option<bool>,
+    /// Only users with at least one mapped role are entitled.
+    #[arg(long)]
+    require_mapping: Option<bool>,
+    /// Every group's displayName is also a role.
+    #[arg(long)]
+    groups_as_roles: Option<bool>,
+    /// PIN length for entitled members: 0 (off) or 4 to 8.
+    #[arg(long)]
+    pin_digits: Option<u8>,
+    /// Requests per second allowed for this integration.
+    #[arg(long)]
+    rate_limit: Option<u32>,
+    /// Requests allowed in a burst above the rate.
+    #[arg(long)]
+    rate_burst: Option<u32>,
+}
+
+#[derive(Subcommand)]
+enum MappingCmd {
+    /// Map a group (by id, externalId or displayName) to a role.
+    Add {
+        id: String,
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// List mappings and the groups they match now.
+    List {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a group's mappings (only to ROLE when given).
+    Remove {
+        id: String,
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        role: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PinCmd {
+    /// Draw a new PIN for a user (by id or userName).
+    Reset {
+        id: String,
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCmd {
+    /// Remove deprovisioned users for good.
+    Purge {
+        id: String,
+        /// Only those deprovisioned longer ago than this (e.g. 30d).
+        #[arg(long)]
+        deprovisioned_before: String,
+        /// Confirm the purge.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn settings_change(a: &SetArgs) -> Result<scimd::store::settings::Change, String> {
+    use scimd::store::settings::{Change, DeleteMode};
+    Ok(Change {
+        delete_mode: a.delete_mode.as_deref().map(DeleteMode::parse).transpose()?,
+        unique_email: a.unique_email,
+        require_mapping: a.require_mapping,
+        groups_as_roles: a.groups_as_roles,
+        pin_digits: a.pin_digits,
+        rate_limit: a.rate_limit,
+        rate_burst: a.rate_burst,
+    })
 }
 
 #[derive(Subcommand)]
@@ -153,12 +265,35 @@ fn main() -> ExitCode {
             IntegrationCmd::Disable { id } => cli::integration::set_enabled(&db, &id, false),
             IntegrationCmd::Enable { id } => cli::integration::set_enabled(&db, &id, true),
             IntegrationCmd::Delete { id, yes } => cli::integration::delete(&db, &id, yes),
+            IntegrationCmd::Set(a) => {
+                settings_change(&a).and_then(|change| cli::settings::set(&db, &a.id, &change))
+            }
         },
         Command::Token(c) => match c {
             TokenCmd::Rotate { id, grace, json } => cli::token::rotate(&db, &id, &grace, json),
             TokenCmd::Revoke { id, yes } => cli::token::revoke(&db, &id, yes),
             TokenCmd::List { id, json } => cli::token::list(&db, &id, json),
         },
+        Command::Mapping(c) => match c {
+            MappingCmd::Add { id, group, role } => cli::mapping::add(&db, &id, &group, &role),
+            MappingCmd::List { id, json } => cli::mapping::list(&db, &id, json),
+            MappingCmd::Remove { id, group, role } => {
+                cli::mapping::remove(&db, &id, &group, role.as_deref())
+            }
+        },
+        Command::Members { id, role, json, csv } => {
+            use cli::members::Format;
+            let format = match (json, csv) {
+                (true, _) => Format::Json,
+                (_, true) => Format::Csv,
+                _ => Format::Table,
+            };
+            cli::members::members(&db, &id, role.as_deref(), format)
+        }
+        Command::Pin(PinCmd::Reset { id, user, json }) => cli::members::pin_reset(&db, &id, &user, json),
+        Command::Users(UsersCmd::Purge { id, deprovisioned_before, yes }) => {
+            cli::members::purge(&db, &id, &deprovisioned_before, yes)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

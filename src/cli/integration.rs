@@ -67,6 +67,7 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
     let conn = open(db)?;
     let i = integrations::get(&conn, id).map_err(message)?;
     let toks = tokens::list_valid(&conn, id).map_err(message)?;
+    let settings = crate::store::settings::get(&conn, id).map_err(message)?;
     if as_json {
         return print_json(&json!({
             "id": i.id,
@@ -77,6 +78,7 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
             "users": i.users,
             "groups": i.groups,
             "tokens": toks,
+            "settings": settings,
         }));
     }
     println!("id:       {}", i.id);
@@ -86,6 +88,16 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
     println!("enabled:  {}", i.enabled);
     println!("users:    {}", i.users);
     println!("groups:   {}", i.groups);
+    println!(
+        "settings: delete-mode={} unique-email={} require-mapping={} groups-as-roles={} pin-digits={} rate-limit={}/s burst={}",
+        settings.delete_mode.as_str(),
+        settings.unique_email,
+        settings.require_mapping,
+        settings.groups_as_roles,
+        settings.pin_digits,
+        settings.rate_limit,
+        settings.rate_burst
+    );
     super::token::print_table(&toks);
     Ok(())
 }

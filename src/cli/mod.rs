@@ -3,6 +3,9 @@
 //! failures as one line for `main` to print with exit code 1.
 
 pub mod integration;
+pub mod mapping;
+pub mod members;
+pub mod settings;
 pub mod token;
 
 use crate::store::{self, connection, migrate};

@@ -40,12 +40,28 @@ impl ScimType {
     }
 }
 
+/// The stable codes rejected requests are audited with; admins look them up
+/// in the README's troubleshooting table, so they never change.
+pub mod code {
+    pub const UNAUTHORIZED: &str = "SCIM_UNAUTHORIZED";
+    pub const USER_CONFLICT: &str = "SCIM_USER_CONFLICT";
+    pub const INVALID_FILTER: &str = "SCIM_INVALID_FILTER";
+    pub const SCHEMA_MISMATCH: &str = "SCIM_SCHEMA_MISMATCH";
+    pub const RATE_LIMITED: &str = "SCIM_RATE_LIMITED";
+    pub const INVALID_REQUEST: &str = "SCIM_INVALID_REQUEST";
+}
+
 /// A client-facing SCIM error: HTTP status, optional `scimType`, and detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScimError {
     pub status: u16,
     pub scim_type: Option<ScimType>,
     pub detail: String,
+    /// An audit code chosen where the error was made, when status and
+    /// `scimType` alone would not tell (`SCIM_SCHEMA_MISMATCH`).
+    pub code: Option<&'static str>,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ScimError {
@@ -54,7 +70,40 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            code: None,
+            retry_after: None,
         }
+    }
+
+    /// Sets the audit code explicitly (see `audit_code`).
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// 429 with a `Retry-After` of `seconds` (at least 1).
+    pub fn too_many_requests(detail: impl Into<String>, seconds: u64) -> Self {
+        let mut e = Self::new(429, None, detail);
+        e.retry_after = Some(seconds.max(1));
+        e
+    }
+
+    /// The stable audit code of a refused request; None for success codes
+    /// and server failures, which are not client rejections.
+    pub fn audit_code(&self) -> Option<&'static str> {
+        if !(400..500).contains(&self.status) {
+            return None;
+        }
+        if let Some(c) = self.code {
+            return Some(c);
+        }
+        Some(match (self.status, self.scim_type) {
+            (401, _) => code::UNAUTHORIZED,
+            (429, _) => code::RATE_LIMITED,
+            (409, Some(ScimType::Uniqueness)) => code::USER_CONFLICT,
+            (400, Some(ScimType::InvalidFilter)) => code::INVALID_FILTER,
+            _ => code::INVALID_REQUEST,
+        })
     }
 
     /// 400 with a `scimType`.
@@ -146,6 +195,45 @@ mod tests {
             body["schemas"][0],
             "urn:ietf:params:scim:api:messages:2.0:Error"
         );
+    }
+
+    #[test]
+    fn audit_codes_follow_status_and_scim_type() {
+        assert_eq!(ScimError::unauthorized("x").audit_code(), Some(code::UNAUTHORIZED));
+        assert_eq!(ScimError::uniqueness("x").audit_code(), Some(code::USER_CONFLICT));
+        assert_eq!(ScimError::invalid_filter("x").audit_code(), Some(code::INVALID_FILTER));
+        assert_eq!(
+            ScimError::too_many_requests("x", 3).audit_code(),
+            Some(code::RATE_LIMITED)
+        );
+        for e in [
+            ScimError::invalid_syntax("x"),
+            ScimError::invalid_value("x"),
+            ScimError::not_found("x"),
+            ScimError::precondition_failed("x"),
+            ScimError::payload_too_large("x"),
+            ScimError::unsupported_media_type("x"),
+            ScimError::new(409, None, "x"),
+        ] {
+            assert_eq!(e.audit_code(), Some(code::INVALID_REQUEST), "{e}");
+        }
+        assert_eq!(ScimError::internal("x").audit_code(), None);
+        assert_eq!(ScimError::new(501, None, "x").audit_code(), None);
+    }
+
+    #[test]
+    fn an_explicit_code_wins_but_only_for_client_errors() {
+        let e = ScimError::invalid_syntax("anything at all").with_code(code::SCHEMA_MISMATCH);
+        assert_eq!(e.audit_code(), Some(code::SCHEMA_MISMATCH));
+        let e = ScimError::internal("x").with_code(code::SCHEMA_MISMATCH);
+        assert_eq!(e.audit_code(), None);
+    }
+
+    #[test]
+    fn retry_after_is_at_least_one_second() {
+        assert_eq!(ScimError::too_many_requests("x", 0).retry_after, Some(1));
+        assert_eq!(ScimError::too_many_requests("x", 7).retry_after, Some(7));
+        assert_eq!(ScimError::too_many_requests("x", 7).status, 429);
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub fn error_response(e: &ScimError) -> Response<Body> {
             HeaderValue::from_static("Bearer realm=\"scimd\""),
         );
     }
+    if let Some(secs) = e.retry_after {
+        resp.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
     resp
 }
 
@@ -116,11 +120,40 @@ pub fn header(req: &Request<Incoming>, name: hyper::header::HeaderName) -> Optio
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Checks the content type, reads the bounded body and parses it as JSON.
+/// The detail of the refusal of a SCIM 1.x body.
+pub const SCIM_1_DETAIL: &str = "SCIM 1.1 is not supported; send SCIM 2.0";
+
+/// Refuses a body whose `schemas` names a SCIM 1.x URN
+/// (`urn:scim:schemas:core:1.0`, `urn:scim:schemas:extension:…`). A body
+/// without `schemas` is taken as SCIM 2.0.
+pub fn reject_scim_1(body: &Value) -> Result<(), ScimError> {
+    let is_1x = |v: &Value| {
+        v.as_str().is_some_and(|s| {
+            s.trim()
+                .get(..17)
+                .is_some_and(|p| p.eq_ignore_ascii_case("urn:scim:schemas:"))
+        })
+    };
+    let hit = match body.get("schemas") {
+        Some(Value::Array(items)) => items.iter().any(is_1x),
+        Some(v) => is_1x(v),
+        None => false,
+    };
+    if hit {
+        return Err(ScimError::invalid_syntax(SCIM_1_DETAIL)
+            .with_code(crate::scim::error::code::SCHEMA_MISMATCH));
+    }
+    Ok(())
+}
+
+/// Checks the content type, reads the bounded body, parses it as JSON and
+/// refuses SCIM 1.x bodies.
 pub async fn read_json(req: Request<Incoming>, limit: usize) -> Result<Value, ScimError> {
     check_content_type(&req)?;
     let bytes = read_body(req, limit).await?;
-    parse_json(&bytes)
+    let body = parse_json(&bytes)?;
+    reject_scim_1(&body)?;
+    Ok(body)
 }
 
 /// Adds the weak ETag header of a resource version.
@@ -129,4 +162,48 @@ pub fn with_etag(mut resp: Response<Body>, etag: &str) -> Response<Body> {
         resp.headers_mut().insert(hyper::header::ETAG, v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::error::code;
+    use serde_json::json;
+
+    #[test]
+    fn scim_1_bodies_are_refused_with_their_own_code() {
+        for body in [
+            json!({"schemas": ["urn:scim:schemas:core:1.0"], "userName": "a"}),
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:scim:schemas:extension:enterprise:1.0"]}),
+            json!({"schemas": "URN:SCIM:SCHEMAS:core:1.0"}),
+        ] {
+            let e = reject_scim_1(&body).unwrap_err();
+            assert_eq!(e.status, 400);
+            assert_eq!(e.scim_type, Some(crate::scim::error::ScimType::InvalidSyntax));
+            assert_eq!(e.detail, SCIM_1_DETAIL);
+            assert_eq!(e.audit_code(), Some(code::SCHEMA_MISMATCH));
+        }
+    }
+
+    #[test]
+    fn scim_2_and_schemaless_bodies_pass() {
+        for body in [
+            json!({"userName": "a"}),
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]}),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}),
+            json!({"schemas": []}),
+            json!([1, 2]),
+        ] {
+            assert!(reject_scim_1(&body).is_ok(), "{body}");
+        }
+    }
+
+    #[test]
+    fn retry_after_becomes_a_header() {
+        let resp = error_response(&ScimError::too_many_requests("slow down", 4));
+        assert_eq!(resp.status().as_u16(), 429);
+        assert_eq!(resp.headers()[hyper::header::RETRY_AFTER], "4");
+        let resp = error_response(&ScimError::not_found("x"));
+        assert!(resp.headers().get(hyper::header::RETRY_AFTER).is_none());
+    }
 }

@@ -8,7 +8,9 @@ pub mod discovery;
 pub mod groups;
 pub mod handler;
 pub mod http;
+pub mod limits;
 pub mod listener;
+pub mod netaddr;
 pub mod ops;
 pub mod query;
 pub mod router;
@@ -35,6 +37,8 @@ pub struct ServeOptions {
     pub public_url: Option<String>,
     pub limits: Limits,
     pub readers: usize,
+    /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<netaddr::Cidr>,
 }
 
 fn say(line: &str) {
@@ -97,6 +101,8 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         limits: opts.limits,
         public_url: opts.public_url,
         scheme,
+        trusted_proxies: opts.trusted_proxies,
+        guard: limits::Guard::default(),
     });
     let shutdown = shutdown_signal()?;
     say(&format!("listening on {scheme}://{local}"));

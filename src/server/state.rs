@@ -28,4 +28,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// `https` or `http`, for URLs built from the Host header.
     pub scheme: &'static str,
+    /// `serve --trusted-proxy`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<super::netaddr::Cidr>,
+    /// Rate limits and the failed-authentication throttle.
+    pub guard: super::limits::Guard,
 }

@@ -5,7 +5,7 @@
 
 use super::audit::{self, Actor};
 use super::users::check_if_match;
-use super::{Result, StoreError};
+use super::{entitlement, Result, StoreError};
 use crate::scim::error::ScimError;
 use crate::scim::filter::{matches_element, Filter};
 use crate::scim::patch::{MemberOp, MemberRef};
@@ -111,7 +111,9 @@ fn resolve_member(conn: &Connection, integration_id: &str, m: &MemberRef) -> Res
     let kind = m.kind.as_deref().map(str::to_ascii_lowercase);
     if kind.as_deref() != Some("group") {
         let user: Option<i64> = conn
-            .prepare_cached("SELECT seq FROM scim_user WHERE integration_id = ?1 AND id = ?2")?
+            .prepare_cached(
+                "SELECT seq FROM scim_user WHERE integration_id = ?1 AND id = ?2 AND deprovisioned IS NULL",
+            )?
             .query_row(params![integration_id, m.value], |r| r.get(0))
             .optional()?;
         if let Some(seq) = user {
@@ -252,13 +254,24 @@ impl Audit<'_> {
     }
 }
 
-/// Applies membership operations; returns whether membership changed.
+/// The users whose roles a membership change of `target` can affect.
+fn users_of(conn: &Connection, target: Target) -> Result<Vec<i64>> {
+    match target {
+        Target::User(seq) => Ok(vec![seq]),
+        Target::Group(seq) => entitlement::users_under_group(conn, seq),
+    }
+}
+
+/// Applies membership operations; returns whether membership changed, and
+/// adds to `affected` the users whose roles may have changed. A single add or
+/// remove touches only that member, whatever the group's size.
 fn apply_member_ops(
     conn: &Connection,
     integration_id: &str,
     group_seq: i64,
     ops: &[MemberOp],
     audit: &Audit<'_>,
+    affected: &mut Vec<i64>,
 ) -> Result<bool> {
     let mut changed = false;
     for op in ops {
@@ -268,33 +281,51 @@ fn apply_member_ops(
                     let target = resolve_member(conn, integration_id, m)?;
                     if add_member(conn, group_seq, target, &m.value)? {
                         audit.event(MEMBER_ADDED, Some(&m.value))?;
+                        affected.extend(users_of(conn, target)?);
                         changed = true;
                     }
                 }
             }
             MemberOp::Remove(ids) => {
                 for id in ids {
+                    let probe = MemberRef { value: id.clone(), kind: None };
+                    let target = resolve_member(conn, integration_id, &probe).ok();
                     if remove_member_by_id(conn, integration_id, group_seq, id)? {
                         audit.event(MEMBER_REMOVED, Some(id))?;
+                        if let Some(t) = target {
+                            affected.extend(users_of(conn, t)?);
+                        }
                         changed = true;
                     }
                 }
             }
-            MemberOp::RemoveMatching(filter) => {
-                changed |= remove_matching(conn, integration_id, group_seq, filter, audit)?;
-            }
-            MemberOp::RemoveAll => {
-                for id in remove_all_members(conn, group_seq)? {
-                    audit.event(MEMBER_REMOVED, Some(&id))?;
-                    changed = true;
-                }
-            }
-            MemberOp::ReplaceAll(list) => {
-                changed |= replace_members(conn, integration_id, group_seq, list, audit)?;
+            MemberOp::RemoveMatching(_) | MemberOp::RemoveAll | MemberOp::ReplaceAll(_) => {
+                // Whole-set operations: everyone below the group before and after.
+                affected.extend(entitlement::users_under_group(conn, group_seq)?);
+                changed |= match op {
+                    MemberOp::RemoveMatching(filter) => {
+                        remove_matching(conn, integration_id, group_seq, filter, audit)?
+                    }
+                    MemberOp::ReplaceAll(list) => replace_members(conn, integration_id, group_seq, list, audit)?,
+                    _ => {
+                        let removed = remove_all_members(conn, group_seq)?;
+                        for id in &removed {
+                            audit.event(MEMBER_REMOVED, Some(id))?;
+                        }
+                        !removed.is_empty()
+                    }
+                };
+                affected.extend(entitlement::users_under_group(conn, group_seq)?);
             }
         }
     }
     Ok(changed)
+}
+
+fn recompute(conn: &Connection, integration_id: &str, mut affected: Vec<i64>) -> Result<()> {
+    affected.sort_unstable();
+    affected.dedup();
+    entitlement::recompute_users(conn, integration_id, &affected)
 }
 
 /// Filters other than `value eq` are rare; they are evaluated member by
@@ -407,13 +438,10 @@ pub fn insert(
     };
     audit.event(GROUP_CREATED, Some(&name))?;
     if !members.is_empty() {
-        apply_member_ops(
-            conn,
-            integration_id,
-            seq,
-            &[MemberOp::Add(members.to_vec())],
-            &audit,
-        )?;
+        let mut affected = Vec::new();
+        let ops = [MemberOp::Add(members.to_vec())];
+        apply_member_ops(conn, integration_id, seq, &ops, &audit, &mut affected)?;
+        recompute(conn, integration_id, affected)?;
     }
     Ok(StoredGroup {
         id: id.to_string(),
@@ -503,7 +531,9 @@ pub fn update(
         group_id: id,
         external_id: ext.as_deref(),
     };
-    let members_changed = apply_member_ops(conn, integration_id, current.seq, member_ops, &audit)?;
+    let mut affected = Vec::new();
+    let members_changed =
+        apply_member_ops(conn, integration_id, current.seq, member_ops, &audit, &mut affected)?;
     let resource_changed = &current.group.resource != resource;
     if !members_changed && !resource_changed {
         return Ok(current.group);
@@ -524,7 +554,10 @@ pub fn update(
     ])?;
     if resource_changed {
         audit.event(GROUP_UPDATED, Some(&name))?;
+        // A new name or externalId can match (or stop matching) a mapping.
+        affected.extend(entitlement::users_under_group(conn, current.seq)?);
     }
+    recompute(conn, integration_id, affected)?;
     Ok(StoredGroup {
         id: id.to_string(),
         resource: resource.clone(),
@@ -545,7 +578,9 @@ pub fn delete(
     let current = load(conn, integration_id, id)?.ok_or_else(|| not_found(id))?;
     check_if_match(if_match, current.group.version)?;
     let ext = external_id(&current.group.resource);
+    let affected = entitlement::users_under_group(conn, current.seq)?;
     conn.execute("DELETE FROM scim_group WHERE seq = ?1", [current.seq])?;
+    recompute(conn, integration_id, affected)?;
     let audit = Audit {
         conn,
         actor,

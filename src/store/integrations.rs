@@ -32,7 +32,7 @@ fn unknown(id: &str) -> StoreError {
 }
 
 const SELECT: &str = "SELECT i.id, i.name, i.created, i.enabled,
-        (SELECT count(*) FROM scim_user u WHERE u.integration_id = i.id),
+        (SELECT count(*) FROM scim_user u WHERE u.integration_id = i.id AND u.deprovisioned IS NULL),
         (SELECT count(*) FROM scim_group g WHERE g.integration_id = i.id)
     FROM integration i";
 

@@ -7,11 +7,15 @@
 pub mod audit;
 pub mod bulk_load;
 pub mod connection;
+pub mod entitlement;
 pub mod groups;
 pub mod integrations;
+pub mod mappings;
 pub mod migrate;
 pub mod readers;
 pub mod secrets;
+pub mod sql_filter;
+pub mod settings;
 pub mod tokens;
 pub mod users;
 pub mod writer;

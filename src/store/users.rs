@@ -1,9 +1,12 @@
 //! User rows: the canonical resource JSON plus the indexed columns that
-//! queries and uniqueness checks need. Every change writes its audit row in
-//! the same transaction.
+//! queries and uniqueness checks need. Every change writes its audit row and
+//! recomputes the user's roles and entitlement in the same transaction.
+//! A deprovisioned user (DELETE in 'deactivate' mode) is invisible to SCIM
+//! but kept, and a later POST with its userName or externalId revives it.
 
 use super::audit::{self, Actor};
-use super::{Result, StoreError};
+use super::settings::{self, DeleteMode, Settings};
+use super::{entitlement, Result, StoreError};
 use crate::scim::error::ScimError;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -100,6 +103,51 @@ fn check_user_name_free(
     }
 }
 
+/// With `unique-email` on, no email value may be shared with another live user.
+fn check_emails_free(
+    conn: &Connection,
+    integration_id: &str,
+    cols: &Columns,
+    except_seq: Option<i64>,
+    s: &Settings,
+) -> Result<()> {
+    if !s.unique_email {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT 1 FROM scim_user_email e JOIN scim_user u ON u.seq = e.user_seq
+         WHERE e.integration_id = ?1 AND e.value_fold = ?2 AND u.deprovisioned IS NULL
+           AND e.user_seq IS NOT ?3 LIMIT 1",
+    )?;
+    for (value, _, _) in &cols.emails {
+        let taken: Option<i64> = stmt
+            .query_row(params![integration_id, value, except_seq], |r| r.get(0))
+            .optional()?;
+        if taken.is_some() {
+            return Err(ScimError::uniqueness(format!(
+                "email '{value}' is already used by another user in this integration (unique-email is on)"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// A deprovisioned record that a new user with these columns revives.
+fn find_deprovisioned(conn: &Connection, integration_id: &str, cols: &Columns) -> Result<Option<(i64, String)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT seq, id FROM scim_user
+             WHERE integration_id = ?1 AND deprovisioned IS NOT NULL
+               AND (user_name_fold = ?2 OR (?3 IS NOT NULL AND external_id = ?3))
+             ORDER BY user_name_fold = ?2 DESC LIMIT 1",
+        )?
+        .query_row(params![integration_id, cols.user_name_fold, cols.external_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
+}
+
 fn write_emails(conn: &Connection, seq: i64, integration_id: &str, cols: &Columns) -> Result<()> {
     conn.execute("DELETE FROM scim_user_email WHERE user_seq = ?1", [seq])?;
     let mut stmt = conn.prepare_cached(
@@ -141,8 +189,13 @@ pub fn insert(
     resource: &Value,
     actor: &Actor,
 ) -> Result<StoredUser> {
+    let s = settings::get(conn, integration_id)?;
     let cols = columns(resource)?;
+    if let Some((seq, old_id)) = find_deprovisioned(conn, integration_id, &cols)? {
+        return revive(conn, integration_id, seq, &old_id, resource, &cols, &s, actor);
+    }
     check_user_name_free(conn, integration_id, &cols, None)?;
+    check_emails_free(conn, integration_id, &cols, None, &s)?;
     let now = crate::clock::now_string();
     conn.execute(
         "INSERT INTO scim_user(integration_id, id, user_name, user_name_fold, external_id,
@@ -163,6 +216,7 @@ pub fn insert(
     )?;
     let seq = conn.last_insert_rowid();
     write_emails(conn, seq, integration_id, &cols)?;
+    entitlement::recompute_user(conn, integration_id, seq, &s)?;
     user_event(conn, actor, integration_id, id, &cols, audit::USER_CREATED)?;
     if !cols.active {
         user_event(
@@ -183,6 +237,52 @@ pub fn insert(
     })
 }
 
+/// Brings a deprovisioned record back with new attributes: same id, same
+/// local data (PIN), a new version.
+#[allow(clippy::too_many_arguments)]
+fn revive(
+    conn: &Connection,
+    integration_id: &str,
+    seq: i64,
+    id: &str,
+    resource: &Value,
+    cols: &Columns,
+    s: &Settings,
+    actor: &Actor,
+) -> Result<StoredUser> {
+    check_user_name_free(conn, integration_id, cols, Some(seq))?;
+    check_emails_free(conn, integration_id, cols, Some(seq), s)?;
+    let now = crate::clock::now_string();
+    let (created, version): (String, i64) = conn.query_row(
+        "UPDATE scim_user SET user_name = ?2, user_name_fold = ?3, external_id = ?4,
+            primary_email = ?5, display_name = ?6, active = ?7, last_modified = ?8,
+            version = version + 1, resource = ?9, deprovisioned = NULL
+         WHERE seq = ?1 RETURNING created, version",
+        params![
+            seq,
+            cols.user_name,
+            cols.user_name_fold,
+            cols.external_id,
+            cols.primary_email,
+            cols.display_name,
+            cols.active,
+            now,
+            serde_json::to_string(resource)?,
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    write_emails(conn, seq, integration_id, cols)?;
+    entitlement::recompute_user(conn, integration_id, seq, s)?;
+    user_event(conn, actor, integration_id, id, cols, audit::USER_REACTIVATED)?;
+    Ok(StoredUser {
+        id: id.to_string(),
+        resource: resource.clone(),
+        created,
+        last_modified: now,
+        version,
+    })
+}
+
 struct Current {
     seq: i64,
     user: StoredUser,
@@ -192,7 +292,7 @@ fn load(conn: &Connection, integration_id: &str, id: &str) -> Result<Option<Curr
     let row = conn
         .query_row(
             "SELECT seq, resource, created, last_modified, version FROM scim_user
-             WHERE integration_id = ?1 AND id = ?2",
+             WHERE integration_id = ?1 AND id = ?2 AND deprovisioned IS NULL",
             params![integration_id, id],
             |r| {
                 Ok((
@@ -268,9 +368,11 @@ pub fn replace(
     if &current.user.resource == resource {
         return Ok(current.user);
     }
+    let s = settings::get(conn, integration_id)?;
     let old = columns(&current.user.resource)?;
     let cols = columns(resource)?;
     check_user_name_free(conn, integration_id, &cols, Some(current.seq))?;
+    check_emails_free(conn, integration_id, &cols, Some(current.seq), &s)?;
     let now = crate::clock::now_string();
     let version = current.user.version + 1;
     conn.execute(
@@ -292,6 +394,7 @@ pub fn replace(
         ],
     )?;
     write_emails(conn, current.seq, integration_id, &cols)?;
+    entitlement::recompute_user(conn, integration_id, current.seq, &s)?;
     user_event(conn, actor, integration_id, id, &cols, audit::USER_UPDATED)?;
     if old.active && !cols.active {
         user_event(
@@ -331,8 +434,80 @@ pub fn delete(
     let current = load(conn, integration_id, id)?.ok_or_else(|| not_found(id))?;
     check_if_match(if_match, current.user.version)?;
     let cols = columns(&current.user.resource)?;
-    conn.execute("DELETE FROM scim_user WHERE seq = ?1", [current.seq])?;
-    user_event(conn, actor, integration_id, id, &cols, audit::USER_DELETED)
+    let s = settings::get(conn, integration_id)?;
+    // Either way the user's memberships end; the groups' members changed.
+    let groups = direct_groups(conn, current.seq)?;
+    bump_groups(conn, &groups)?;
+    match s.delete_mode {
+        DeleteMode::Delete => {
+            conn.execute("DELETE FROM scim_user WHERE seq = ?1", [current.seq])?;
+            user_event(conn, actor, integration_id, id, &cols, audit::USER_DELETED)
+        }
+        DeleteMode::Deactivate => {
+            let mut resource = current.user.resource.clone();
+            if let Some(obj) = resource.as_object_mut() {
+                obj.insert("active".into(), Value::Bool(false));
+            }
+            conn.execute(
+                "UPDATE scim_user SET deprovisioned = ?2, active = 0, resource = ?3,
+                    last_modified = ?2, version = version + 1
+                 WHERE seq = ?1",
+                params![current.seq, crate::clock::now_string(), serde_json::to_string(&resource)?],
+            )?;
+            conn.execute("DELETE FROM membership WHERE member_user_seq = ?1", [current.seq])?;
+            entitlement::recompute_user(conn, integration_id, current.seq, &s)?;
+            user_event(conn, actor, integration_id, id, &cols, audit::USER_DEACTIVATED)
+        }
+    }
+}
+
+fn direct_groups(conn: &Connection, user_seq: i64) -> Result<Vec<i64>> {
+    let seqs = conn
+        .prepare_cached("SELECT group_seq FROM membership WHERE member_user_seq = ?1")?
+        .query_map([user_seq], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(seqs)
+}
+
+/// A group whose membership changed gets a new version, so ETags stay honest.
+fn bump_groups(conn: &Connection, group_seqs: &[i64]) -> Result<()> {
+    let now = crate::clock::now_string();
+    let mut stmt = conn.prepare_cached(
+        "UPDATE scim_group SET version = version + 1, last_modified = ?2 WHERE seq = ?1",
+    )?;
+    for seq in group_seqs {
+        stmt.execute(params![seq, now])?;
+    }
+    Ok(())
+}
+
+/// `scimd users purge`: removes deprovisioned records older than `before`.
+pub fn purge_deprovisioned(conn: &Connection, integration_id: &str, before: &str, actor: &Actor) -> Result<usize> {
+    super::integrations::get(conn, integration_id)?;
+    let mut stmt = conn.prepare(
+        "DELETE FROM scim_user WHERE integration_id = ?1 AND deprovisioned IS NOT NULL
+           AND deprovisioned < ?2 RETURNING id, user_name, external_id",
+    )?;
+    let gone = stmt
+        .query_map(params![integration_id, before], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, user_name, external_id) in &gone {
+        audit::record(
+            conn,
+            actor,
+            audit::Entry {
+                integration_id,
+                event: audit::USER_DELETED,
+                resource_type: Some("User"),
+                resource_id: Some(id),
+                external_id: external_id.as_deref(),
+                detail: Some(&format!("{user_name} purged after deprovisioning")),
+            },
+        )?;
+    }
+    Ok(gone.len())
 }
 
 /// One page in insertion order, and the exact total.
@@ -343,13 +518,13 @@ pub fn list(
     limit: i64,
 ) -> Result<(i64, Vec<StoredUser>)> {
     let total: i64 = conn.query_row(
-        "SELECT count(*) FROM scim_user WHERE integration_id = ?1",
+        "SELECT count(*) FROM scim_user WHERE integration_id = ?1 AND deprovisioned IS NULL",
         [integration_id],
         |r| r.get(0),
     )?;
     let mut stmt = conn.prepare_cached(
         "SELECT id, resource, created, last_modified, version FROM scim_user
-         WHERE integration_id = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3",
+         WHERE integration_id = ?1 AND deprovisioned IS NULL ORDER BY seq LIMIT ?2 OFFSET ?3",
     )?;
     let rows = stmt.query_map(params![integration_id, limit, offset], |r| {
         Ok((

@@ -412,3 +412,142 @@ fn arbitrary_bytes_never_cause_5xx() {
         })
         .unwrap();
 }
+
+// ---- the connection after a refusal ----
+//
+// A server may refuse a request (401, 405, 415…) before reading its body. It
+// must then either read the body and keep the connection usable, or say
+// `Connection: close`; closing silently breaks clients that reuse kept-alive
+// connections (their next request fails with a broken pipe). Checked over
+// `--insecure-http` with a raw socket, so the body can be held back until the
+// response has arrived.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::harness::{Integration, Serve, TestDir};
+
+/// Reads one HTTP/1.1 response (headers plus Content-Length body).
+/// Returns `None` on timeout or EOF before a full head arrived.
+fn read_response(stream: &mut TcpStream) -> Option<(u16, String)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some((status, head.to_ascii_lowercase()))
+}
+
+/// Sends the head of a request with a 2-byte body, then the body only after
+/// the server answered (or after 2 s if it waits for the body), then a GET on
+/// the same connection. Returns the refusal's status, and whether the
+/// connection either announced its close or answered the GET.
+fn refusal_then_reuse(
+    serve: &Serve,
+    i: &Integration,
+    method: &str,
+    rest: &str,
+    ct: &str,
+) -> (u16, bool) {
+    let addr = serve.url.trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let head = format!(
+        "{method} {} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: {ct}\r\nContent-Length: 2\r\n\r\n",
+        i.path(rest),
+        i.token
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut body_sent = false;
+    let (status, head) = match read_response(&mut s) {
+        Some(early) => early,
+        None => {
+            body_sent = true;
+            // The server waits for the body before answering: fine.
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(b"{}").unwrap();
+            read_response(&mut s).expect("response after the body")
+        }
+    };
+    if head.contains("connection: close") {
+        return (status, true);
+    }
+    // A client uploading a body does not finish in the same instant the
+    // refusal arrives; without this pause the outcome is a race.
+    std::thread::sleep(Duration::from_millis(300));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let get = format!(
+        "GET {} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\r\n",
+        i.path("/Users"),
+        i.token
+    );
+    // The body (if not yet sent) and the next request, in one write.
+    let mut rest_bytes = if body_sent {
+        Vec::new()
+    } else {
+        b"{}".to_vec()
+    };
+    rest_bytes.extend_from_slice(get.as_bytes());
+    let reused =
+        s.write_all(&rest_bytes).is_ok() && read_response(&mut s).is_some_and(|(st, _)| st == 200);
+    (status, reused)
+}
+
+fn plain_http_server() -> (TestDir, Integration, Serve) {
+    let dir = TestDir::new();
+    let i = dir.create_integration("primary");
+    let serve = Serve::spawn(&dir, &["--insecure-http"], &[]);
+    (dir, i, serve)
+}
+
+#[test]
+fn early_refusal_405_leaves_connection_usable_or_announces_close() {
+    let (_dir, i, serve) = plain_http_server();
+    let (status, ok) = refusal_then_reuse(
+        &serve,
+        &i,
+        "PUT",
+        "/ServiceProviderConfig",
+        "application/scim+json",
+    );
+    assert_eq!(status, 405);
+    assert!(
+        ok,
+        "after the 405 the connection was closed without `Connection: close`"
+    );
+}
+
+#[test]
+fn early_refusal_415_leaves_connection_usable_or_announces_close() {
+    let (_dir, i, serve) = plain_http_server();
+    let (status, ok) = refusal_then_reuse(&serve, &i, "POST", "/Users", "text/plain");
+    assert_eq!(status, 415);
+    assert!(
+        ok,
+        "after the 415 the connection was closed without `Connection: close`"
+    );
+}

@@ -419,6 +419,10 @@ pub struct TestServer {
     agent: ureq::Agent,
 }
 
+/// An HTTPS client that accepts the self-signed certificate and returns 4xx
+/// and 5xx as responses. It opens a fresh connection per request: whether a
+/// kept-alive connection stays usable after a refused request is checked
+/// explicitly (`errors::early_refusal_*`), not left to chance in every test.
 pub fn agent() -> ureq::Agent {
     let tls = ureq::tls::TlsConfig::builder()
         .disable_verification(true)
@@ -427,6 +431,8 @@ pub fn agent() -> ureq::Agent {
         .tls_config(tls)
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
+        .max_idle_connections(0)
+        .max_idle_connections_per_host(0)
         .build()
         .new_agent()
 }

@@ -1,0 +1,87 @@
+//! `scimd members`, `scimd pin reset` and `scimd users purge`: the local side
+//! of the directory — who is entitled, with which roles and PIN.
+
+use super::{message, open, print_json};
+use crate::store::{self, audit::Actor, entitlement, users};
+use serde_json::json;
+use std::path::Path;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn members(db: &Path, id: &str, role: Option<&str>, format: Format) -> Result<(), String> {
+    let conn = open(db)?;
+    let list = entitlement::members(&conn, id, role).map_err(message)?;
+    match format {
+        Format::Json => print_json(&list),
+        Format::Csv => {
+            println!("id,userName,externalId,displayName,email,active,roles,pin");
+            for m in list {
+                let fields = [
+                    m.id,
+                    m.user_name,
+                    m.external_id.unwrap_or_default(),
+                    m.display_name.unwrap_or_default(),
+                    m.email.unwrap_or_default(),
+                    m.active.to_string(),
+                    m.roles.join(";"),
+                    m.pin.unwrap_or_default(),
+                ];
+                let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+                println!("{}", line.join(","));
+            }
+            Ok(())
+        }
+        Format::Table => {
+            if list.is_empty() {
+                println!("no entitled members in {id}");
+            }
+            for m in list {
+                println!(
+                    "{:<36} {:<32} {:<24} {}",
+                    m.id,
+                    m.user_name,
+                    m.roles.join(","),
+                    m.pin.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn pin_reset(db: &Path, id: &str, user: &str, as_json: bool) -> Result<(), String> {
+    let conn = open(db)?;
+    let (user_id, pin) =
+        store::in_transaction(&conn, |c| entitlement::reset_pin(c, id, user, &Actor::cli())).map_err(message)?;
+    if as_json {
+        return print_json(&json!({"id": user_id, "pin": pin}));
+    }
+    println!("new PIN for {user_id}: {pin}");
+    Ok(())
+}
+
+pub fn purge(db: &Path, id: &str, before: &str, yes: bool) -> Result<(), String> {
+    if !yes {
+        return Err(format!("refusing to purge deprovisioned users of {id} without --yes"));
+    }
+    let age = crate::clock::parse_duration(before)?;
+    let cutoff = crate::clock::format(crate::clock::now() - age);
+    let conn = open(db)?;
+    let n = store::in_transaction(&conn, |c| users::purge_deprovisioned(c, id, &cutoff, &Actor::cli()))
+        .map_err(message)?;
+    println!("purged {n} deprovisioned user(s) of {id} deprovisioned before {cutoff}");
+    Ok(())
+}

@@ -1,0 +1,444 @@
+//! Request admission after routing to an integration: authentication, the
+//! failed-authentication throttle per client address, and the token bucket
+//! per integration. Also the audit of refused requests (aggregated rows,
+//! written off the request path).
+//!
+//! The bucket and the throttle are plain structs over an injected `Instant`,
+//! so their arithmetic is unit-tested without sleeping.
+
+use super::auth;
+use super::state::AppState;
+use crate::scim::error::ScimError;
+use crate::store::{audit, settings};
+use hyper::HeaderMap;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long cached rate settings are used before they are read again, so a
+/// `scimd integration set` reaches a running server within this time.
+pub const SETTINGS_TTL: Duration = Duration::from_secs(1);
+/// Failed authentications from one address tolerated per window.
+pub const AUTH_FAILURES_ALLOWED: u32 = 20;
+pub const AUTH_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses tracked by the throttle at most; the oldest window goes first.
+pub const AUTH_TRACKED_MAX: usize = 4096;
+/// Integrations tracked by the limiter at most (they exist only after a
+/// successful authentication, so this is never reached in practice).
+const RATE_TRACKED_MAX: usize = 4096;
+/// Longest `detail` kept in a rejection row.
+const DETAIL_MAX: usize = 300;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain numbers behind: keep going.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Seconds until `wait` has passed, rounded up, at least 1.
+fn whole_seconds(wait: Duration) -> u64 {
+    let s = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    s.max(1)
+}
+
+/// `rate` tokens a second, at most `burst` saved up; a request takes one.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(burst: u32, now: Instant) -> TokenBucket {
+        TokenBucket {
+            tokens: f64::from(burst.max(1)),
+            last: now,
+        }
+    }
+
+    /// Takes one token, or says in how many whole seconds (≥ 1) one will be
+    /// there. The rate and burst are passed on every call, so a settings
+    /// change applies to the existing bucket (a lower burst caps it).
+    pub fn take(&mut self, now: Instant, rate: u32, burst: u32) -> Result<(), u64> {
+        let rate = f64::from(rate.max(1));
+        let burst = f64::from(burst.max(1));
+        if now > self.last {
+            let elapsed = now.duration_since(self.last).as_secs_f64();
+            self.tokens += elapsed * rate;
+            self.last = now;
+        }
+        self.tokens = self.tokens.min(burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - self.tokens) / rate;
+            Err((wait.ceil() as u64).max(1))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    failures: u32,
+}
+
+/// Failed authentications per client address in fixed one-minute windows
+/// opened by the first failure. Bounded: at most `cap` addresses.
+#[derive(Debug)]
+pub struct AuthThrottle {
+    windows: HashMap<IpAddr, Window>,
+    cap: usize,
+    allowed: u32,
+    window: Duration,
+}
+
+impl AuthThrottle {
+    pub fn new(cap: usize, allowed: u32, window: Duration) -> AuthThrottle {
+        AuthThrottle {
+            windows: HashMap::new(),
+            cap: cap.max(1),
+            allowed,
+            window,
+        }
+    }
+
+    /// Counts one failure from `ip`. Returns `Some(seconds)` left in the
+    /// window when the address is over its allowance (answer 429), None
+    /// when the failure is still within it (answer 401).
+    pub fn failed(&mut self, ip: IpAddr, now: Instant) -> Option<u64> {
+        if !self.windows.contains_key(&ip) && self.windows.len() >= self.cap {
+            self.make_room(now);
+        }
+        let window = self.window;
+        let w = self.windows.entry(ip).or_insert(Window {
+            start: now,
+            failures: 0,
+        });
+        if now.saturating_duration_since(w.start) >= window {
+            *w = Window {
+                start: now,
+                failures: 0,
+            };
+        }
+        w.failures = w.failures.saturating_add(1);
+        if w.failures > self.allowed {
+            let left = (w.start + window).saturating_duration_since(now);
+            Some(whole_seconds(left))
+        } else {
+            None
+        }
+    }
+
+    /// Drops expired windows; if none expired, the oldest one.
+    fn make_room(&mut self, now: Instant) {
+        let window = self.window;
+        self.windows
+            .retain(|_, w| now.saturating_duration_since(w.start) < window);
+        if self.windows.len() >= self.cap {
+            if let Some(oldest) = self
+                .windows
+                .iter()
+                .min_by_key(|(_, w)| w.start)
+                .map(|(ip, _)| *ip)
+            {
+                self.windows.remove(&oldest);
+            }
+        }
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.windows.len()
+    }
+}
+
+#[derive(Debug)]
+struct Rate {
+    bucket: TokenBucket,
+    rate: u32,
+    burst: u32,
+    read_at: Instant,
+    used_at: Instant,
+}
+
+/// The server's admission state, shared by every connection.
+#[derive(Debug)]
+pub struct Guard {
+    rates: Mutex<HashMap<String, Rate>>,
+    auth: Mutex<AuthThrottle>,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            rates: Mutex::new(HashMap::new()),
+            auth: Mutex::new(AuthThrottle::new(
+                AUTH_TRACKED_MAX,
+                AUTH_FAILURES_ALLOWED,
+                AUTH_WINDOW,
+            )),
+        }
+    }
+}
+
+impl Guard {
+    /// Counts a failed authentication; see `AuthThrottle::failed`.
+    pub fn auth_failed(&self, ip: IpAddr, now: Instant) -> Option<u64> {
+        lock(&self.auth).failed(ip, now)
+    }
+
+    /// Takes a token from the integration's bucket, reading its settings at
+    /// most once per `SETTINGS_TTL` (the request that finds them stale reads
+    /// them; concurrent ones use the previous values meanwhile).
+    pub async fn take(&self, state: &AppState, integration_id: &str) -> Result<(), ScimError> {
+        let now = Instant::now();
+        let cached = {
+            let mut rates = lock(&self.rates);
+            match rates.get_mut(integration_id) {
+                Some(r) if now.saturating_duration_since(r.read_at) < SETTINGS_TTL => {
+                    Some((r.rate, r.burst))
+                }
+                Some(r) => {
+                    // Claim the refresh, so one request reads and the rest go on.
+                    r.read_at = now;
+                    None
+                }
+                None => None,
+            }
+        };
+        let fresh = match cached {
+            Some(_) => None,
+            None => {
+                let id = integration_id.to_string();
+                match state.store.read(move |c| settings::get(c, &id)).await {
+                    Ok(s) => Some((s.rate_limit, s.rate_burst)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read rate settings; keeping the previous ones");
+                        None
+                    }
+                }
+            }
+        };
+        let now = Instant::now();
+        let mut rates = lock(&self.rates);
+        if !rates.contains_key(integration_id) && rates.len() >= RATE_TRACKED_MAX {
+            let cutoff = now.checked_sub(Duration::from_secs(3600)).unwrap_or(now);
+            rates.retain(|_, r| r.used_at > cutoff);
+        }
+        let (rate, burst) = fresh
+            .or(cached)
+            .or_else(|| rates.get(integration_id).map(|r| (r.rate, r.burst)))
+            .unwrap_or_else(|| {
+                let d = settings::Settings::default();
+                (d.rate_limit, d.rate_burst)
+            });
+        let r = rates.entry(integration_id.to_string()).or_insert_with(|| Rate {
+            bucket: TokenBucket::new(burst, now),
+            rate,
+            burst,
+            read_at: now,
+            used_at: now,
+        });
+        if fresh.is_some() {
+            r.read_at = now;
+        }
+        r.rate = rate;
+        r.burst = burst;
+        r.used_at = now;
+        r.bucket.take(now, rate, burst).map_err(|secs| {
+            ScimError::too_many_requests(
+                format!(
+                    "rate limit of this integration exceeded ({rate} requests/s, burst {burst}); retry in {secs} s"
+                ),
+                secs,
+            )
+        })
+    }
+}
+
+/// Authenticates the request for `integration_id`, then applies the rate
+/// limits. A failed authentication from an address over its allowance is a
+/// 429 instead of a 401; a valid token is never refused by that rule, only
+/// by the integration's own bucket.
+pub async fn admit(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    integration_id: &str,
+    client: IpAddr,
+) -> Result<(), ScimError> {
+    if let Err(e) = auth::authenticate(state, headers, integration_id).await {
+        if e.status == 401 {
+            if let Some(secs) = state.guard.auth_failed(client, Instant::now()) {
+                return Err(ScimError::too_many_requests(
+                    format!(
+                        "too many failed authentications from {client}; retry in {secs} s"
+                    ),
+                    secs,
+                ));
+            }
+        }
+        return Err(e);
+    }
+    state.guard.take(state, integration_id).await
+}
+
+/// Keeps at most `DETAIL_MAX` characters.
+fn clip(mut s: String) -> String {
+    if let Some((i, _)) = s.char_indices().nth(DETAIL_MAX) {
+        s.truncate(i);
+        s.push('…');
+    }
+    s
+}
+
+/// Audits a refused request (4xx) in the background: one upsert through the
+/// writer, never delaying or failing the response. `detail` is the error's
+/// own detail (never a secret: auth failures have a fixed text).
+pub fn audit_rejection(
+    state: &Arc<AppState>,
+    e: &ScimError,
+    integration_id: Option<&str>,
+    client: IpAddr,
+    request_id: &str,
+    what: &str,
+) {
+    let Some(code) = e.audit_code() else {
+        return;
+    };
+    let rejection = audit::Rejection {
+        integration_id: integration_id.map(str::to_string),
+        code,
+        source: client.to_string(),
+        time: crate::clock::now_string(),
+        request_id: request_id.to_string(),
+        detail: clip(format!("{what}: {} {}", e.status, e.detail)),
+    };
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store
+            .write(move |c| audit::record_rejection(c, &rejection))
+            .await
+        {
+            tracing::warn!(error = %e, "could not audit a refused request");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_full_bucket_allows_the_burst_then_refuses() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(3, t0);
+        for _ in 0..3 {
+            assert_eq!(b.take(t0, 1, 3), Ok(()));
+        }
+        assert_eq!(b.take(t0, 1, 3), Err(1));
+    }
+
+    #[test]
+    fn the_bucket_refills_at_the_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(2, t0);
+        assert!(b.take(t0, 2, 2).is_ok());
+        assert!(b.take(t0, 2, 2).is_ok());
+        assert!(b.take(t0, 2, 2).is_err());
+        // 2/s: one token after 500 ms.
+        assert!(b.take(at(t0, 499), 2, 2).is_err());
+        assert!(b.take(at(t0, 500), 2, 2).is_ok());
+        assert!(b.take(at(t0, 500), 2, 2).is_err());
+        // Long idle: capped at the burst.
+        let late = at(t0, 60_000);
+        assert!(b.take(late, 2, 2).is_ok());
+        assert!(b.take(late, 2, 2).is_ok());
+        assert!(b.take(late, 2, 2).is_err());
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_until_a_token() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(1, t0);
+        assert!(b.take(t0, 1, 1).is_ok());
+        assert_eq!(b.take(t0, 1, 1), Err(1));
+        // Rates are whole requests per second, so the wait is never above 1 s.
+        assert_eq!(b.take(at(t0, 100), 1, 1), Err(1));
+        let mut fast = TokenBucket::new(1, t0);
+        assert!(fast.take(t0, 1000, 1).is_ok());
+        assert_eq!(fast.take(t0, 1000, 1), Err(1));
+        assert!(fast.take(at(t0, 1), 1000, 1).is_ok());
+    }
+
+    #[test]
+    fn a_lower_burst_caps_a_saved_up_bucket_and_time_never_goes_back() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(100, t0);
+        assert!(b.take(t0, 1, 2).is_ok());
+        assert!(b.take(t0, 1, 2).is_ok());
+        assert!(b.take(t0, 1, 2).is_err());
+        let mut b = TokenBucket::new(1, at(t0, 1000));
+        assert!(b.take(t0, 1, 1).is_ok());
+        assert!(b.take(t0, 1, 1).is_err());
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn twenty_failures_are_tolerated_the_twenty_first_is_throttled() {
+        let t0 = Instant::now();
+        let mut t = AuthThrottle::new(16, 20, Duration::from_secs(60));
+        for i in 0..20 {
+            assert_eq!(t.failed(ip("192.0.2.1"), at(t0, i * 100)), None, "failure {i}");
+        }
+        assert_eq!(t.failed(ip("192.0.2.1"), at(t0, 2_000)), Some(58));
+        assert_eq!(t.failed(ip("192.0.2.1"), at(t0, 59_500)), Some(1));
+        // Another address is unaffected.
+        assert_eq!(t.failed(ip("192.0.2.2"), at(t0, 2_000)), None);
+        // A new window after a minute.
+        assert_eq!(t.failed(ip("192.0.2.1"), at(t0, 60_000)), None);
+    }
+
+    #[test]
+    fn the_throttle_tracks_a_bounded_number_of_addresses() {
+        let t0 = Instant::now();
+        let mut t = AuthThrottle::new(3, 1, Duration::from_secs(60));
+        for (i, a) in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"].iter().enumerate() {
+            t.failed(ip(a), at(t0, i as u64));
+        }
+        assert_eq!(t.tracked(), 3);
+        // The oldest (10.0.0.1) was evicted: it starts over.
+        assert_eq!(t.failed(ip("10.0.0.1"), at(t0, 10)), None);
+        // 10.0.0.3 was kept; its second failure is over an allowance of 1.
+        assert!(t.failed(ip("10.0.0.3"), at(t0, 10)).is_some());
+        // Expired windows are dropped first.
+        let late = at(t0, 120_000);
+        t.failed(ip("10.0.0.9"), late);
+        assert_eq!(t.tracked(), 1);
+    }
+
+    #[test]
+    fn whole_seconds_round_up() {
+        assert_eq!(whole_seconds(Duration::ZERO), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(whole_seconds(Duration::from_millis(1001)), 2);
+        assert_eq!(whole_seconds(Duration::from_secs(58)), 58);
+    }
+
+    #[test]
+    fn clip_keeps_short_details_and_cuts_long_ones_on_a_char_boundary() {
+        assert_eq!(clip("short".into()), "short");
+        let long = "é".repeat(DETAIL_MAX + 10);
+        let c = clip(long);
+        assert_eq!(c.chars().count(), DETAIL_MAX + 1);
+        assert!(c.ends_with('…'));
+    }
+}
