@@ -6,13 +6,13 @@ use super::http::{self, Body};
 use super::query::Query;
 use super::router::{self, Endpoint, Kind};
 use super::state::AppState;
-use super::{auth, bulk, discovery, groups, users};
+use super::{bulk, discovery, groups, limits, netaddr, users};
 use crate::scim::error::ScimError;
 use crate::store::StoreError;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, HOST};
 use hyper::{Request, Response};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// What a handler knows about the request besides its body.
@@ -51,16 +51,40 @@ pub async fn handle(
     let request_id = crate::secret::new_request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let result = dispatch(state, req, &request_id).await;
+    let client = netaddr::client_address(
+        peer.ip(),
+        req.headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        &state.trusted_proxies,
+    );
+    // An error answered before the body was read leaves that body on an
+    // HTTP/1 connection; say we close it rather than let the client's next
+    // request on it fail.
+    let unread_body_closes = req.version() <= hyper::Version::HTTP_11
+        && (req.headers().contains_key(hyper::header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(hyper::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0"));
+    let result = dispatch(state.clone(), req, &request_id, client).await;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => {
             if e.status >= 500 {
                 tracing::error!(%request_id, %method, %path, %peer, detail = %e.detail, "request failed");
             }
+            let integration = router::split_integration(&path).map(|(id, _)| id);
+            let what = format!("{method} {path}");
+            limits::audit_rejection(&state, &e, integration, client, &request_id, &what);
             http::error_response(&e)
         }
     };
+    if unread_body_closes && resp.status().as_u16() >= 400 {
+        resp.headers_mut()
+            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     tracing::debug!(%request_id, %method, %path, %peer, status = resp.status().as_u16(), "request");
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
@@ -93,6 +117,7 @@ async fn dispatch(
     state: Arc<AppState>,
     req: Request<Incoming>,
     request_id: &str,
+    client: IpAddr,
 ) -> Result<Response<Body>, ScimError> {
     let path = req.uri().path().to_string();
     let Some((integration_id, rest)) = router::split_integration(&path) else {
@@ -100,7 +125,7 @@ async fn dispatch(
             "'{path}' is not a SCIM path; endpoints live under /scim/<integration-id>/"
         )));
     };
-    auth::authenticate(&state, req.headers(), integration_id).await?;
+    limits::admit(&state, req.headers(), integration_id, client).await?;
     let endpoint = router::route(req.method(), rest)?;
     let ctx = Ctx {
         base_url: base_url(&state, &req, integration_id),

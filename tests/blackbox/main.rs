@@ -10,4 +10,5 @@ mod cli;
 mod discovery;
 mod errors;
 mod lifecycle;
+mod seeds;
 mod users;
