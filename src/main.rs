@@ -49,6 +49,19 @@ enum Command {
     /// Maintenance of stored users.
     #[command(subcommand)]
     Users(UsersCmd),
+    /// Show an integration's audit trail, newest first (refused requests included).
+    Audit {
+        id: String,
+        /// Only entries at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Most entries shown.
+        #[arg(long, default_value_t = cli::audit::DEFAULT_LIMIT)]
+        limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -77,6 +90,14 @@ struct ServeArgs {
     /// Most connections open at once.
     #[arg(long, env = "SCIMD_MAX_CONNECTIONS", default_value_t = 512)]
     max_connections: usize,
+    /// A proxy (CIDR or address) whose X-Forwarded-For names the client; repeatable.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        env = "SCIMD_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    trusted_proxy: Vec<server::netaddr::Cidr>,
 }
 
 #[derive(Subcommand)]
@@ -193,7 +214,11 @@ enum UsersCmd {
 fn settings_change(a: &SetArgs) -> Result<scimd::store::settings::Change, String> {
     use scimd::store::settings::{Change, DeleteMode};
     Ok(Change {
-        delete_mode: a.delete_mode.as_deref().map(DeleteMode::parse).transpose()?,
+        delete_mode: a
+            .delete_mode
+            .as_deref()
+            .map(DeleteMode::parse)
+            .transpose()?,
         unique_email: a.unique_email,
         require_mapping: a.require_mapping,
         groups_as_roles: a.groups_as_roles,
@@ -248,6 +273,7 @@ fn serve(db: &std::path::Path, a: ServeArgs) -> Result<(), String> {
             public_url: a.public_url,
             limits,
             readers: 8,
+            trusted_proxies: a.trusted_proxy,
         },
     )
 }
@@ -281,7 +307,12 @@ fn main() -> ExitCode {
                 cli::mapping::remove(&db, &id, &group, role.as_deref())
             }
         },
-        Command::Members { id, role, json, csv } => {
+        Command::Members {
+            id,
+            role,
+            json,
+            csv,
+        } => {
             use cli::members::Format;
             let format = match (json, csv) {
                 (true, _) => Format::Json,
@@ -290,10 +321,20 @@ fn main() -> ExitCode {
             };
             cli::members::members(&db, &id, role.as_deref(), format)
         }
-        Command::Pin(PinCmd::Reset { id, user, json }) => cli::members::pin_reset(&db, &id, &user, json),
-        Command::Users(UsersCmd::Purge { id, deprovisioned_before, yes }) => {
-            cli::members::purge(&db, &id, &deprovisioned_before, yes)
+        Command::Pin(PinCmd::Reset { id, user, json }) => {
+            cli::members::pin_reset(&db, &id, &user, json)
         }
+        Command::Users(UsersCmd::Purge {
+            id,
+            deprovisioned_before,
+            yes,
+        }) => cli::members::purge(&db, &id, &deprovisioned_before, yes),
+        Command::Audit {
+            id,
+            since,
+            limit,
+            json,
+        } => cli::audit::run(&db, &id, since.as_deref(), limit, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,15 +6,18 @@ use std::path::Path;
 
 pub fn add(db: &Path, id: &str, group: &str, role: &str) -> Result<(), String> {
     let conn = open(db)?;
-    store::in_transaction(&conn, |c| mappings::add(c, id, group, role, &Actor::cli())).map_err(message)?;
+    store::in_transaction(&conn, |c| mappings::add(c, id, group, role, &Actor::cli()))
+        .map_err(message)?;
     println!("mapped group '{group}' to role '{role}' in {id}");
     Ok(())
 }
 
 pub fn remove(db: &Path, id: &str, group: &str, role: Option<&str>) -> Result<(), String> {
     let conn = open(db)?;
-    let n = store::in_transaction(&conn, |c| mappings::remove(c, id, group, role, &Actor::cli()))
-        .map_err(message)?;
+    let n = store::in_transaction(&conn, |c| {
+        mappings::remove(c, id, group, role, &Actor::cli())
+    })
+    .map_err(message)?;
     println!("removed {n} mapping(s) of group '{group}' in {id}");
     Ok(())
 }

@@ -64,8 +64,10 @@ pub fn members(db: &Path, id: &str, role: Option<&str>, format: Format) -> Resul
 
 pub fn pin_reset(db: &Path, id: &str, user: &str, as_json: bool) -> Result<(), String> {
     let conn = open(db)?;
-    let (user_id, pin) =
-        store::in_transaction(&conn, |c| entitlement::reset_pin(c, id, user, &Actor::cli())).map_err(message)?;
+    let (user_id, pin) = store::in_transaction(&conn, |c| {
+        entitlement::reset_pin(c, id, user, &Actor::cli())
+    })
+    .map_err(message)?;
     if as_json {
         return print_json(&json!({"id": user_id, "pin": pin}));
     }
@@ -75,13 +77,17 @@ pub fn pin_reset(db: &Path, id: &str, user: &str, as_json: bool) -> Result<(), S
 
 pub fn purge(db: &Path, id: &str, before: &str, yes: bool) -> Result<(), String> {
     if !yes {
-        return Err(format!("refusing to purge deprovisioned users of {id} without --yes"));
+        return Err(format!(
+            "refusing to purge deprovisioned users of {id} without --yes"
+        ));
     }
     let age = crate::clock::parse_duration(before)?;
     let cutoff = crate::clock::format(crate::clock::now() - age);
     let conn = open(db)?;
-    let n = store::in_transaction(&conn, |c| users::purge_deprovisioned(c, id, &cutoff, &Actor::cli()))
-        .map_err(message)?;
+    let n = store::in_transaction(&conn, |c| {
+        users::purge_deprovisioned(c, id, &cutoff, &Actor::cli())
+    })
+    .map_err(message)?;
     println!("purged {n} deprovisioned user(s) of {id} deprovisioned before {cutoff}");
     Ok(())
 }

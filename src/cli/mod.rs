@@ -2,6 +2,7 @@
 //! safely beside a running server (WAL and a busy timeout), and reports
 //! failures as one line for `main` to print with exit code 1.
 
+pub mod audit;
 pub mod integration;
 pub mod mapping;
 pub mod members;

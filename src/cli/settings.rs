@@ -15,9 +15,9 @@ pub fn set(db: &Path, id: &str, change: &Change) -> Result<(), String> {
     let conn = open(db)?;
     let new = store::in_transaction(&conn, |c| {
         let old = settings::get(c, id)?;
-        let new = change
-            .apply(&old)
-            .map_err(|e| store::StoreError::Scim(crate::scim::error::ScimError::invalid_value(e)))?;
+        let new = change.apply(&old).map_err(|e| {
+            store::StoreError::Scim(crate::scim::error::ScimError::invalid_value(e))
+        })?;
         if new == old {
             return Ok(new);
         }

@@ -199,9 +199,18 @@ mod tests {
 
     #[test]
     fn audit_codes_follow_status_and_scim_type() {
-        assert_eq!(ScimError::unauthorized("x").audit_code(), Some(code::UNAUTHORIZED));
-        assert_eq!(ScimError::uniqueness("x").audit_code(), Some(code::USER_CONFLICT));
-        assert_eq!(ScimError::invalid_filter("x").audit_code(), Some(code::INVALID_FILTER));
+        assert_eq!(
+            ScimError::unauthorized("x").audit_code(),
+            Some(code::UNAUTHORIZED)
+        );
+        assert_eq!(
+            ScimError::uniqueness("x").audit_code(),
+            Some(code::USER_CONFLICT)
+        );
+        assert_eq!(
+            ScimError::invalid_filter("x").audit_code(),
+            Some(code::INVALID_FILTER)
+        );
         assert_eq!(
             ScimError::too_many_requests("x", 3).audit_code(),
             Some(code::RATE_LIMITED)

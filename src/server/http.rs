@@ -179,7 +179,10 @@ mod tests {
         ] {
             let e = reject_scim_1(&body).unwrap_err();
             assert_eq!(e.status, 400);
-            assert_eq!(e.scim_type, Some(crate::scim::error::ScimType::InvalidSyntax));
+            assert_eq!(
+                e.scim_type,
+                Some(crate::scim::error::ScimType::InvalidSyntax)
+            );
             assert_eq!(e.detail, SCIM_1_DETAIL);
             assert_eq!(e.audit_code(), Some(code::SCHEMA_MISMATCH));
         }

@@ -234,13 +234,15 @@ impl Guard {
                 let d = settings::Settings::default();
                 (d.rate_limit, d.rate_burst)
             });
-        let r = rates.entry(integration_id.to_string()).or_insert_with(|| Rate {
-            bucket: TokenBucket::new(burst, now),
-            rate,
-            burst,
-            read_at: now,
-            used_at: now,
-        });
+        let r = rates
+            .entry(integration_id.to_string())
+            .or_insert_with(|| Rate {
+                bucket: TokenBucket::new(burst, now),
+                rate,
+                burst,
+                read_at: now,
+                used_at: now,
+            });
         if fresh.is_some() {
             r.read_at = now;
         }
@@ -272,9 +274,7 @@ pub async fn admit(
         if e.status == 401 {
             if let Some(secs) = state.guard.auth_failed(client, Instant::now()) {
                 return Err(ScimError::too_many_requests(
-                    format!(
-                        "too many failed authentications from {client}; retry in {secs} s"
-                    ),
+                    format!("too many failed authentications from {client}; retry in {secs} s"),
                     secs,
                 ));
             }
@@ -397,7 +397,11 @@ mod tests {
         let t0 = Instant::now();
         let mut t = AuthThrottle::new(16, 20, Duration::from_secs(60));
         for i in 0..20 {
-            assert_eq!(t.failed(ip("192.0.2.1"), at(t0, i * 100)), None, "failure {i}");
+            assert_eq!(
+                t.failed(ip("192.0.2.1"), at(t0, i * 100)),
+                None,
+                "failure {i}"
+            );
         }
         assert_eq!(t.failed(ip("192.0.2.1"), at(t0, 2_000)), Some(58));
         assert_eq!(t.failed(ip("192.0.2.1"), at(t0, 59_500)), Some(1));
@@ -411,7 +415,10 @@ mod tests {
     fn the_throttle_tracks_a_bounded_number_of_addresses() {
         let t0 = Instant::now();
         let mut t = AuthThrottle::new(3, 1, Duration::from_secs(60));
-        for (i, a) in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"].iter().enumerate() {
+        for (i, a) in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]
+            .iter()
+            .enumerate()
+        {
             t.failed(ip(a), at(t0, i as u64));
         }
         assert_eq!(t.tracked(), 3);

@@ -60,7 +60,8 @@ impl FromStr for Cidr {
 
     fn from_str(s: &str) -> Result<Cidr, String> {
         let s = s.trim();
-        let bad = |why: &str| format!("'{s}' is not a CIDR block such as 10.0.0.0/8 or fd00::/8: {why}");
+        let bad =
+            |why: &str| format!("'{s}' is not a CIDR block such as 10.0.0.0/8 or fd00::/8: {why}");
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
@@ -76,7 +77,9 @@ impl FromStr for Cidr {
                 if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(bad("the prefix length is not a number"));
                 }
-                let n: u16 = p.parse().map_err(|_| bad("the prefix length is not a number"))?;
+                let n: u16 = p
+                    .parse()
+                    .map_err(|_| bad("the prefix length is not a number"))?;
                 if n > u16::from(max) {
                     return Err(bad(&format!("the prefix length is above {max}")));
                 }
@@ -181,8 +184,19 @@ mod tests {
     #[test]
     fn refuses_malformed_blocks() {
         for s in [
-            "", "/8", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0/8",
-            "10.0.0.0/8/8", "fd00::/129", "fd00::/0128", "localhost", "10.0.0.0/ 8", "1.2.3.4:80",
+            "",
+            "/8",
+            "10.0.0.0/",
+            "10.0.0.0/33",
+            "10.0.0.0/-1",
+            "10.0.0.0/+8",
+            "10.0.0/8",
+            "10.0.0.0/8/8",
+            "fd00::/129",
+            "fd00::/0128",
+            "localhost",
+            "10.0.0.0/ 8",
+            "1.2.3.4:80",
         ] {
             assert!(s.parse::<Cidr>().is_err(), "{s:?} parsed");
         }
@@ -215,14 +229,20 @@ mod tests {
             client_address(ip("203.0.113.5"), ["198.51.100.1"], &trusted),
             ip("203.0.113.5")
         );
-        assert_eq!(client_address(ip("10.0.0.1"), ["198.51.100.1"], &[]), ip("10.0.0.1"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), ["198.51.100.1"], &[]),
+            ip("10.0.0.1")
+        );
     }
 
     #[test]
     fn a_trusted_peer_hands_over_the_rightmost_untrusted_hop() {
         let trusted = [c("10.0.0.0/8"), c("fd00::/8")];
         let peer = ip("10.0.0.1");
-        assert_eq!(client_address(peer, ["198.51.100.7"], &trusted), ip("198.51.100.7"));
+        assert_eq!(
+            client_address(peer, ["198.51.100.7"], &trusted),
+            ip("198.51.100.7")
+        );
         // A client-written spoof on the left is ignored.
         assert_eq!(
             client_address(peer, ["1.1.1.1, 198.51.100.7, 10.0.0.9"], &trusted),
@@ -237,8 +257,14 @@ mod tests {
             client_address(peer, ["[2001:db8::5]:443, fd00::2"], &trusted),
             ip("2001:db8::5")
         );
-        assert_eq!(client_address(peer, ["198.51.100.7:5555"], &trusted), ip("198.51.100.7"));
-        assert_eq!(client_address(peer, ["\"2001:db8::9\""], &trusted), ip("2001:db8::9"));
+        assert_eq!(
+            client_address(peer, ["198.51.100.7:5555"], &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_address(peer, ["\"2001:db8::9\""], &trusted),
+            ip("2001:db8::9")
+        );
     }
 
     #[test]
@@ -248,9 +274,15 @@ mod tests {
         assert_eq!(client_address(peer, std::iter::empty(), &trusted), peer);
         assert_eq!(client_address(peer, [""], &trusted), peer);
         assert_eq!(client_address(peer, ["unknown"], &trusted), peer);
-        assert_eq!(client_address(peer, ["1.1.1.1, garbage, 10.0.0.7"], &trusted), ip("10.0.0.7"));
+        assert_eq!(
+            client_address(peer, ["1.1.1.1, garbage, 10.0.0.7"], &trusted),
+            ip("10.0.0.7")
+        );
         // Every hop trusted: the left-most one.
-        assert_eq!(client_address(peer, ["10.0.0.3, 10.0.0.2"], &trusted), ip("10.0.0.3"));
+        assert_eq!(
+            client_address(peer, ["10.0.0.3, 10.0.0.2"], &trusted),
+            ip("10.0.0.3")
+        );
     }
 
     #[test]
@@ -260,6 +292,9 @@ mod tests {
             client_address(ip("::ffff:127.0.0.1"), ["192.0.2.1"], &trusted),
             ip("192.0.2.1")
         );
-        assert_eq!(client_address(ip("::ffff:192.0.2.8"), [], &trusted), ip("192.0.2.8"));
+        assert_eq!(
+            client_address(ip("::ffff:192.0.2.8"), [], &trusted),
+            ip("192.0.2.8")
+        );
     }
 }

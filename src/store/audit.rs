@@ -218,7 +218,9 @@ mod rejection_tests {
     fn rows(c: &Connection) -> Vec<(Option<String>, String, String, String, i64)> {
         c.prepare("SELECT integration_id, code, source, minute, count FROM audit ORDER BY seq")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap()
@@ -231,9 +233,36 @@ mod rejection_tests {
             let t = format!("2026-01-01T10:00:{s}.000Z");
             record_rejection(&c, &rej(Some("int_a"), "SCIM_UNAUTHORIZED", "10.0.0.1", &t)).unwrap();
         }
-        record_rejection(&c, &rej(Some("int_a"), "SCIM_UNAUTHORIZED", "10.0.0.2", "2026-01-01T10:00:30.000Z")).unwrap();
-        record_rejection(&c, &rej(Some("int_a"), "SCIM_RATE_LIMITED", "10.0.0.1", "2026-01-01T10:00:30.000Z")).unwrap();
-        record_rejection(&c, &rej(Some("int_a"), "SCIM_UNAUTHORIZED", "10.0.0.1", "2026-01-01T10:01:00.000Z")).unwrap();
+        record_rejection(
+            &c,
+            &rej(
+                Some("int_a"),
+                "SCIM_UNAUTHORIZED",
+                "10.0.0.2",
+                "2026-01-01T10:00:30.000Z",
+            ),
+        )
+        .unwrap();
+        record_rejection(
+            &c,
+            &rej(
+                Some("int_a"),
+                "SCIM_RATE_LIMITED",
+                "10.0.0.1",
+                "2026-01-01T10:00:30.000Z",
+            ),
+        )
+        .unwrap();
+        record_rejection(
+            &c,
+            &rej(
+                Some("int_a"),
+                "SCIM_UNAUTHORIZED",
+                "10.0.0.1",
+                "2026-01-01T10:01:00.000Z",
+            ),
+        )
+        .unwrap();
         let r = rows(&c);
         assert_eq!(r.len(), 4, "{r:?}");
         assert_eq!(r[0].4, 3);
@@ -245,10 +274,28 @@ mod rejection_tests {
     fn unknown_integrations_fold_into_one_null_row() {
         let c = db();
         for id in [Some("int_nope"), Some("int_other"), None] {
-            record_rejection(&c, &rej(id, "SCIM_UNAUTHORIZED", "10.0.0.1", "2026-01-01T10:00:01.000Z")).unwrap();
+            record_rejection(
+                &c,
+                &rej(
+                    id,
+                    "SCIM_UNAUTHORIZED",
+                    "10.0.0.1",
+                    "2026-01-01T10:00:01.000Z",
+                ),
+            )
+            .unwrap();
         }
         let r = rows(&c);
-        assert_eq!(r, vec![(None, "SCIM_UNAUTHORIZED".into(), "10.0.0.1".into(), "2026-01-01T10:00".into(), 3)]);
+        assert_eq!(
+            r,
+            vec![(
+                None,
+                "SCIM_UNAUTHORIZED".into(),
+                "10.0.0.1".into(),
+                "2026-01-01T10:00".into(),
+                3
+            )]
+        );
     }
 
     #[test]

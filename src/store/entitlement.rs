@@ -15,7 +15,12 @@ use rand::Rng;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// The sorted, de-duplicated roles of one user.
-fn roles_of(conn: &Connection, integration_id: &str, user_seq: i64, s: &Settings) -> Result<Vec<String>> {
+fn roles_of(
+    conn: &Connection,
+    integration_id: &str,
+    user_seq: i64,
+    s: &Settings,
+) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
         "WITH RECURSIVE up(seq) AS (
              SELECT group_seq FROM membership WHERE member_user_seq = ?1
@@ -31,7 +36,9 @@ fn roles_of(conn: &Connection, integration_id: &str, user_seq: i64, s: &Settings
          ORDER BY 1",
     )?;
     let roles = stmt
-        .query_map(params![user_seq, integration_id, s.groups_as_roles], |r| r.get(0))?
+        .query_map(params![user_seq, integration_id, s.groups_as_roles], |r| {
+            r.get(0)
+        })?
         .collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(roles)
 }
@@ -40,7 +47,11 @@ fn roles_of(conn: &Connection, integration_id: &str, user_seq: i64, s: &Settings
 fn unique_pin(conn: &Connection, integration_id: &str, digits: u8) -> Result<String> {
     let space = 10u64.pow(u32::from(digits));
     for _ in 0..1000 {
-        let pin = format!("{:0width$}", OsRng.gen_range(0..space), width = usize::from(digits));
+        let pin = format!(
+            "{:0width$}",
+            OsRng.gen_range(0..space),
+            width = usize::from(digits)
+        );
         let taken: Option<i64> = conn
             .prepare_cached("SELECT 1 FROM scim_user WHERE integration_id = ?1 AND pin = ?2")?
             .query_row(params![integration_id, pin], |r| r.get(0))
@@ -57,7 +68,12 @@ fn unique_pin(conn: &Connection, integration_id: &str, digits: u8) -> Result<Str
 }
 
 /// Recomputes one user's roles, entitlement and (if needed) PIN.
-pub fn recompute_user(conn: &Connection, integration_id: &str, user_seq: i64, s: &Settings) -> Result<()> {
+pub fn recompute_user(
+    conn: &Connection,
+    integration_id: &str,
+    user_seq: i64,
+    s: &Settings,
+) -> Result<()> {
     let row: Option<(bool, bool, String, i64, Option<String>)> = conn
         .prepare_cached(
             "SELECT active, deprovisioned IS NOT NULL, roles, entitled, pin FROM scim_user WHERE seq = ?1",
@@ -183,7 +199,12 @@ pub fn members(conn: &Connection, integration_id: &str, role: Option<&str>) -> R
 }
 
 /// Draws a new PIN for one user (by id or userName); returns it.
-pub fn reset_pin(conn: &Connection, integration_id: &str, user: &str, actor: &Actor) -> Result<(String, String)> {
+pub fn reset_pin(
+    conn: &Connection,
+    integration_id: &str,
+    user: &str,
+    actor: &Actor,
+) -> Result<(String, String)> {
     let s = settings::get(conn, integration_id)?;
     if s.pin_digits == 0 {
         return Err(StoreError::Scim(ScimError::invalid_value(format!(
@@ -205,7 +226,10 @@ pub fn reset_pin(conn: &Connection, integration_id: &str, user: &str, actor: &Ac
     };
     conn.execute("UPDATE scim_user SET pin = NULL WHERE seq = ?1", [seq])?;
     let pin = unique_pin(conn, integration_id, s.pin_digits)?;
-    conn.execute("UPDATE scim_user SET pin = ?2 WHERE seq = ?1", params![seq, pin])?;
+    conn.execute(
+        "UPDATE scim_user SET pin = ?2 WHERE seq = ?1",
+        params![seq, pin],
+    )?;
     audit::record(
         conn,
         actor,

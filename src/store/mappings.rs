@@ -33,18 +33,31 @@ fn changed(conn: &Connection, integration_id: &str, actor: &Actor, detail: &str)
     entitlement::recompute_integration(conn, integration_id)
 }
 
-pub fn add(conn: &Connection, integration_id: &str, group: &str, role: &str, actor: &Actor) -> Result<()> {
+pub fn add(
+    conn: &Connection,
+    integration_id: &str,
+    group: &str,
+    role: &str,
+    actor: &Actor,
+) -> Result<()> {
     super::integrations::get(conn, integration_id)?;
     let (group, role) = (group.trim(), role.trim());
     if group.is_empty() || role.is_empty() {
-        return Err(StoreError::Scim(ScimError::invalid_value("--group and --role must not be empty")));
+        return Err(StoreError::Scim(ScimError::invalid_value(
+            "--group and --role must not be empty",
+        )));
     }
     conn.execute(
         "INSERT OR IGNORE INTO mapping(integration_id, group_key, group_key_fold, role, created)
          VALUES (?1, ?2, lower(?2), ?3, ?4)",
         params![integration_id, group, role, crate::clock::now_string()],
     )?;
-    changed(conn, integration_id, actor, &format!("added {group} -> {role}"))
+    changed(
+        conn,
+        integration_id,
+        actor,
+        &format!("added {group} -> {role}"),
+    )
 }
 
 /// Removes the group's mappings (only to `role` when given); returns how many.
@@ -85,12 +98,22 @@ pub fn list(conn: &Connection, integration_id: &str) -> Result<Vec<Mapping>> {
          FROM mapping m WHERE m.integration_id = ?1 ORDER BY m.group_key_fold, m.role",
     )?;
     let rows = stmt.query_map([integration_id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
     })?;
     let mut out = Vec::new();
     for row in rows {
         let (group, role, created, matches) = row?;
-        out.push(Mapping { group, role, created, matches: serde_json::from_str(&matches)? });
+        out.push(Mapping {
+            group,
+            role,
+            created,
+            matches: serde_json::from_str(&matches)?,
+        });
     }
     Ok(out)
 }

@@ -22,7 +22,9 @@ impl DeleteMode {
         match s {
             "deactivate" => Ok(DeleteMode::Deactivate),
             "delete" => Ok(DeleteMode::Delete),
-            _ => Err(format!("delete mode must be 'deactivate' or 'delete', got '{s}'")),
+            _ => Err(format!(
+                "delete mode must be 'deactivate' or 'delete', got '{s}'"
+            )),
         }
     }
 
@@ -93,7 +95,10 @@ impl Change {
             rate_burst: self.rate_burst.unwrap_or(s.rate_burst),
         };
         if out.pin_digits != 0 && !(4..=8).contains(&out.pin_digits) {
-            return Err(format!("--pin-digits must be 0 (off) or 4 to 8, got {}", out.pin_digits));
+            return Err(format!(
+                "--pin-digits must be 0 (off) or 4 to 8, got {}",
+                out.pin_digits
+            ));
         }
         if out.rate_limit == 0 || out.rate_burst == 0 {
             return Err("--rate-limit and --rate-burst must be at least 1".into());
@@ -122,7 +127,9 @@ pub fn get(conn: &Connection, integration_id: &str) -> Result<Settings> {
     })
     .optional()?
     .ok_or_else(|| {
-        StoreError::Scim(ScimError::not_found(format!("no integration with id '{integration_id}'")))
+        StoreError::Scim(ScimError::not_found(format!(
+            "no integration with id '{integration_id}'"
+        )))
     })
 }
 

@@ -12,7 +12,12 @@ fn id_of(v: &Value) -> String {
 }
 
 fn patch(s: &TestServer, path: &str, ops: Value) -> Resp {
-    s.send_json("PATCH", path, s.token(), &json!({"schemas": [PATCH_OP], "Operations": ops}))
+    s.send_json(
+        "PATCH",
+        path,
+        s.token(),
+        &json!({"schemas": [PATCH_OP], "Operations": ops}),
+    )
 }
 
 fn group(s: &TestServer, body: Value) -> Value {
@@ -24,7 +29,11 @@ fn group(s: &TestServer, body: Value) -> Value {
 fn member_ids(v: &Value) -> Vec<String> {
     let mut ids: Vec<String> = v["members"]
         .as_array()
-        .map(|a| a.iter().map(|m| m["value"].as_str().unwrap().to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|m| m["value"].as_str().unwrap().to_string())
+                .collect()
+        })
         .unwrap_or_default();
     ids.sort();
     ids
@@ -57,8 +66,12 @@ fn two_groups_may_share_a_display_name() {
 fn group_external_id_is_unique() {
     let s = TestServer::start();
     group(&s, json!({"displayName": "A", "externalId": "x1"}));
-    s.post_json(&s.scim("/Groups"), s.token(), &json!({"displayName": "B", "externalId": "x1"}))
-        .expect_error(409, Some("uniqueness"));
+    s.post_json(
+        &s.scim("/Groups"),
+        s.token(),
+        &json!({"displayName": "B", "externalId": "x1"}),
+    )
+    .expect_error(409, Some("uniqueness"));
 }
 
 #[test]
@@ -78,9 +91,17 @@ fn okta_style_member_remove_really_removes() {
     let s = TestServer::start();
     let a = s.create_user(&user("a@example.com"));
     let b = s.create_user(&user("b@example.com"));
-    let g = group(&s, json!({"displayName": "G", "members": [{"value": id_of(&a)}, {"value": id_of(&b)}]}));
+    let g = group(
+        &s,
+        json!({"displayName": "G", "members": [{"value": id_of(&a)}, {"value": id_of(&b)}]}),
+    );
     let path = s.scim(&format!("/Groups/{}", id_of(&g)));
-    patch(&s, &path, json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", id_of(&a))}])).expect(200);
+    patch(
+        &s,
+        &path,
+        json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", id_of(&a))}]),
+    )
+    .expect(200);
     assert_eq!(member_ids(&s.get(&path, s.token()).body), vec![id_of(&b)]);
 }
 
@@ -88,9 +109,17 @@ fn okta_style_member_remove_really_removes() {
 fn entra_style_member_remove_with_value_array() {
     let s = TestServer::start();
     let a = s.create_user(&user("a@example.com"));
-    let g = group(&s, json!({"displayName": "G", "members": [{"value": id_of(&a)}]}));
+    let g = group(
+        &s,
+        json!({"displayName": "G", "members": [{"value": id_of(&a)}]}),
+    );
     let path = s.scim(&format!("/Groups/{}", id_of(&g)));
-    patch(&s, &path, json!([{"op": "Remove", "path": "members", "value": [{"value": id_of(&a)}]}])).expect(200);
+    patch(
+        &s,
+        &path,
+        json!([{"op": "Remove", "path": "members", "value": [{"value": id_of(&a)}]}]),
+    )
+    .expect(200);
     assert!(member_ids(&s.get(&path, s.token()).body).is_empty());
 }
 
@@ -98,9 +127,16 @@ fn entra_style_member_remove_with_value_array() {
 fn adding_an_existing_member_is_idempotent_and_keeps_the_version() {
     let s = TestServer::start();
     let a = s.create_user(&user("a@example.com"));
-    let g = group(&s, json!({"displayName": "G", "members": [{"value": id_of(&a)}]}));
+    let g = group(
+        &s,
+        json!({"displayName": "G", "members": [{"value": id_of(&a)}]}),
+    );
     let path = s.scim(&format!("/Groups/{}", id_of(&g)));
-    let r = patch(&s, &path, json!([{"op": "add", "path": "members", "value": [{"value": id_of(&a)}]}]));
+    let r = patch(
+        &s,
+        &path,
+        json!([{"op": "add", "path": "members", "value": [{"value": id_of(&a)}]}]),
+    );
     r.expect(200);
     assert_eq!(r.body["meta"]["version"], g["meta"]["version"]);
     assert_eq!(member_ids(&r.body), vec![id_of(&a)]);
@@ -110,11 +146,22 @@ fn adding_an_existing_member_is_idempotent_and_keeps_the_version() {
 fn nested_groups_show_in_user_groups_as_indirect() {
     let s = TestServer::start();
     let u = s.create_user(&user("n@example.com"));
-    let inner = group(&s, json!({"displayName": "Inner", "members": [{"value": id_of(&u)}]}));
-    let outer = group(&s, json!({"displayName": "Outer", "members": [{"value": id_of(&inner), "type": "Group"}]}));
+    let inner = group(
+        &s,
+        json!({"displayName": "Inner", "members": [{"value": id_of(&u)}]}),
+    );
+    let outer = group(
+        &s,
+        json!({"displayName": "Outer", "members": [{"value": id_of(&inner), "type": "Group"}]}),
+    );
     let got = s.get(&s.scim(&format!("/Users/{}", id_of(&u))), s.token());
     let groups = got.body["groups"].as_array().expect("groups").clone();
-    let kind = |id: &str| groups.iter().find(|g| g["value"] == id).map(|g| g["type"].clone());
+    let kind = |id: &str| {
+        groups
+            .iter()
+            .find(|g| g["value"] == id)
+            .map(|g| g["type"].clone())
+    };
     assert_eq!(kind(&id_of(&inner)), Some(json!("direct")));
     assert_eq!(kind(&id_of(&outer)), Some(json!("indirect")));
 }
@@ -123,7 +170,10 @@ fn nested_groups_show_in_user_groups_as_indirect() {
 fn group_cycles_are_refused() {
     let s = TestServer::start();
     let a = group(&s, json!({"displayName": "A"}));
-    let b = group(&s, json!({"displayName": "B", "members": [{"value": id_of(&a)}]}));
+    let b = group(
+        &s,
+        json!({"displayName": "B", "members": [{"value": id_of(&a)}]}),
+    );
     patch(
         &s,
         &s.scim(&format!("/Groups/{}", id_of(&a))),
@@ -136,8 +186,14 @@ fn group_cycles_are_refused() {
 fn excluded_members_are_not_returned() {
     let s = TestServer::start();
     let u = s.create_user(&user("x@example.com"));
-    let g = group(&s, json!({"displayName": "G", "members": [{"value": id_of(&u)}]}));
-    let r = s.get(&s.scim(&format!("/Groups/{}?excludedAttributes=members", id_of(&g))), s.token());
+    let g = group(
+        &s,
+        json!({"displayName": "G", "members": [{"value": id_of(&u)}]}),
+    );
+    let r = s.get(
+        &s.scim(&format!("/Groups/{}?excludedAttributes=members", id_of(&g))),
+        s.token(),
+    );
     r.expect(200);
     assert!(r.body.get("members").is_none(), "{}", r.text);
     assert_eq!(r.body["displayName"], "G");
@@ -147,8 +203,12 @@ fn excluded_members_are_not_returned() {
 fn deleting_a_user_ends_its_memberships() {
     let s = TestServer::start();
     let u = s.create_user(&user("d@example.com"));
-    let g = group(&s, json!({"displayName": "G", "members": [{"value": id_of(&u)}]}));
-    s.delete(&s.scim(&format!("/Users/{}", id_of(&u))), s.token()).expect(204);
+    let g = group(
+        &s,
+        json!({"displayName": "G", "members": [{"value": id_of(&u)}]}),
+    );
+    s.delete(&s.scim(&format!("/Users/{}", id_of(&u))), s.token())
+        .expect(204);
     let r = s.get(&s.scim(&format!("/Groups/{}", id_of(&g))), s.token());
     assert!(member_ids(&r.body).is_empty(), "{}", r.text);
 }
@@ -167,7 +227,11 @@ fn entra_no_path_replace_with_string_boolean_and_dotted_keys() {
     let s = TestServer::start();
     let u = s.create_user(&user("e@example.com"));
     let path = s.scim(&format!("/Users/{}", id_of(&u)));
-    let r = patch(&s, &path, json!([{"op": "Replace", "value": {"active": "False", "name.givenName": "Eve"}}]));
+    let r = patch(
+        &s,
+        &path,
+        json!([{"op": "Replace", "value": {"active": "False", "name.givenName": "Eve"}}]),
+    );
     r.expect(200);
     assert_eq!(r.body["active"], false);
     assert_eq!(r.body["name"]["givenName"], "Eve");
@@ -179,7 +243,11 @@ fn patch_enterprise_manager_as_bare_id() {
     let boss = s.create_user(&user("boss@example.com"));
     let u = s.create_user(&user("e@example.com"));
     let path = s.scim(&format!("/Users/{}", id_of(&u)));
-    let r = patch(&s, &path, json!([{"op": "add", "path": format!("{ENTERPRISE}:manager"), "value": id_of(&boss)}]));
+    let r = patch(
+        &s,
+        &path,
+        json!([{"op": "add", "path": format!("{ENTERPRISE}:manager"), "value": id_of(&boss)}]),
+    );
     r.expect(200);
     assert_eq!(r.body[ENTERPRISE]["manager"]["value"], boss["id"]);
 }
@@ -189,9 +257,16 @@ fn patch_add_to_missing_filtered_element_creates_it() {
     let s = TestServer::start();
     let u = s.create_user(&user("p@example.com"));
     let path = s.scim(&format!("/Users/{}", id_of(&u)));
-    let r = patch(&s, &path, json!([{"op": "add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "555"}]));
+    let r = patch(
+        &s,
+        &path,
+        json!([{"op": "add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "555"}]),
+    );
     r.expect(200);
-    assert_eq!(r.body["phoneNumbers"], json!([{"value": "555", "type": "mobile"}]));
+    assert_eq!(
+        r.body["phoneNumbers"],
+        json!([{"value": "555", "type": "mobile"}])
+    );
 }
 
 #[test]
@@ -199,8 +274,12 @@ fn patch_replace_on_filter_matching_nothing_is_no_target() {
     let s = TestServer::start();
     let u = s.create_user(&user("p@example.com"));
     let path = s.scim(&format!("/Users/{}", id_of(&u)));
-    patch(&s, &path, json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "x@y"}]))
-        .expect_error(400, Some("noTarget"));
+    patch(
+        &s,
+        &path,
+        json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "x@y"}]),
+    )
+    .expect_error(400, Some("noTarget"));
 }
 
 #[test]
@@ -223,15 +302,23 @@ fn patch_is_atomic() {
 fn patch_on_read_only_attribute_is_mutability() {
     let s = TestServer::start();
     let u = s.create_user(&user("ro@example.com"));
-    patch(&s, &s.scim(&format!("/Users/{}", id_of(&u))), json!([{"op": "replace", "path": "id", "value": "x"}]))
-        .expect_error(400, Some("mutability"));
+    patch(
+        &s,
+        &s.scim(&format!("/Users/{}", id_of(&u))),
+        json!([{"op": "replace", "path": "id", "value": "x"}]),
+    )
+    .expect_error(400, Some("mutability"));
 }
 
 #[test]
 fn idempotent_patch_keeps_the_version() {
     let s = TestServer::start();
     let u = s.create_user(&json!({"userName": "same@example.com", "displayName": "S"}));
-    let r = patch(&s, &s.scim(&format!("/Users/{}", id_of(&u))), json!([{"op": "replace", "path": "displayName", "value": "S"}]));
+    let r = patch(
+        &s,
+        &s.scim(&format!("/Users/{}", id_of(&u))),
+        json!([{"op": "replace", "path": "displayName", "value": "S"}]),
+    );
     r.expect(200);
     assert_eq!(r.body["meta"]["version"], u["meta"]["version"]);
 }
@@ -248,7 +335,11 @@ fn stale_if_match_is_412_and_current_one_works() {
         s.raw(
             "PUT",
             &path,
-            &[("Authorization", &auth), ("Content-Type", "application/scim+json"), ("If-Match", tag)],
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/scim+json"),
+                ("If-Match", tag),
+            ],
             Some(&body),
         )
     };
@@ -264,7 +355,12 @@ fn if_none_match_with_current_version_is_304() {
     let path = s.scim(&format!("/Users/{}", id_of(&u)));
     let auth = format!("Bearer {}", s.token());
     let etag = u["meta"]["version"].as_str().unwrap().to_string();
-    let r = s.raw("GET", &path, &[("Authorization", &auth), ("If-None-Match", &etag)], None);
+    let r = s.raw(
+        "GET",
+        &path,
+        &[("Authorization", &auth), ("If-None-Match", &etag)],
+        None,
+    );
     r.expect(304);
 }
 
@@ -282,10 +378,18 @@ fn bulk_resolves_bulk_ids_in_dependency_order() {
     r.expect(200);
     let ops = r.body["Operations"].as_array().unwrap();
     assert!(ops.iter().all(|o| o["status"] == "201"), "{}", r.text);
-    let group_loc = ops.iter().find(|o| o["bulkId"] == "g").unwrap()["location"].as_str().unwrap().to_string();
+    let group_loc = ops.iter().find(|o| o["bulkId"] == "g").unwrap()["location"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let group_path = group_loc[group_loc.find("/scim/").unwrap()..].to_string();
     let g = s.get(&group_path, s.token());
-    assert_eq!(g.body["members"].as_array().map(Vec::len), Some(1), "{}", g.text);
+    assert_eq!(
+        g.body["members"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        g.text
+    );
 }
 
 #[test]

@@ -68,7 +68,8 @@ fn delete_in_default_mode_hides_the_user_but_keeps_the_record() {
 fn post_after_deprovisioning_revives_the_same_id() {
     let s = TestServer::start();
     let u = s.create_user(&json!({"userName": "back@example.com", "externalId": "okta-9"}));
-    s.delete(&s.scim(&format!("/Users/{}", id_of(&u))), s.token()).expect(204);
+    s.delete(&s.scim(&format!("/Users/{}", id_of(&u))), s.token())
+        .expect(204);
     let again = s.post_json(
         &s.scim("/Users"),
         s.token(),
@@ -77,7 +78,8 @@ fn post_after_deprovisioning_revives_the_same_id() {
     again.expect(201);
     assert_eq!(again.body["id"], u["id"]);
     assert_eq!(again.body["displayName"], "Back Again");
-    s.get(&s.scim(&format!("/Users/{}", id_of(&u))), s.token()).expect(200);
+    s.get(&s.scim(&format!("/Users/{}", id_of(&u))), s.token())
+        .expect(200);
 }
 
 #[test]
@@ -87,7 +89,8 @@ fn revival_by_external_id_keeps_the_pin() {
     let u = s.create_user(&json!({"userName": "pin@example.com", "externalId": "ext-1"}));
     let pin = member_named(&members(&s), "pin@example.com").expect("entitled")["pin"].clone();
     assert!(pin.as_str().is_some_and(|p| p.len() == 6));
-    s.delete(&s.scim(&format!("/Users/{}", id_of(&u))), s.token()).expect(204);
+    s.delete(&s.scim(&format!("/Users/{}", id_of(&u))), s.token())
+        .expect(204);
     assert!(member_named(&members(&s), "pin@example.com").is_none());
     let again = s.post_json(
         &s.scim("/Users"),
@@ -106,7 +109,8 @@ fn delete_mode_delete_removes_the_user_for_good() {
     let s = TestServer::start();
     set(&s, &["--delete-mode", "delete"]);
     let u = s.create_user(&user("hard@example.com"));
-    s.delete(&s.scim(&format!("/Users/{}", id_of(&u))), s.token()).expect(204);
+    s.delete(&s.scim(&format!("/Users/{}", id_of(&u))), s.token())
+        .expect(204);
     let again = s.create_user(&user("hard@example.com"));
     assert_ne!(again["id"], u["id"]);
 }
@@ -115,10 +119,24 @@ fn delete_mode_delete_removes_the_user_for_good() {
 fn users_purge_removes_deprovisioned_records() {
     let s = TestServer::start();
     let u = s.create_user(&user("purge@example.com"));
-    s.delete(&s.scim(&format!("/Users/{}", id_of(&u))), s.token()).expect(204);
-    let refused = s.scimd(&["users", "purge", &s.integration.id, "--deprovisioned-before", "0"]);
+    s.delete(&s.scim(&format!("/Users/{}", id_of(&u))), s.token())
+        .expect(204);
+    let refused = s.scimd(&[
+        "users",
+        "purge",
+        &s.integration.id,
+        "--deprovisioned-before",
+        "0",
+    ]);
     assert_eq!(refused.status.code(), Some(1));
-    s.scimd_ok(&["users", "purge", &s.integration.id, "--deprovisioned-before", "0", "--yes"]);
+    s.scimd_ok(&[
+        "users",
+        "purge",
+        &s.integration.id,
+        "--deprovisioned-before",
+        "0",
+        "--yes",
+    ]);
     let again = s.create_user(&user("purge@example.com"));
     assert_ne!(again["id"], u["id"], "a purged record cannot be revived");
 }
@@ -134,7 +152,11 @@ fn unique_email_refuses_a_second_user_with_the_same_email() {
         &json!({"userName": "b", "emails": [{"value": "shared@example.com"}]}),
     );
     resp.expect_error(409, Some("uniqueness"));
-    assert!(resp.detail().contains("shared@example.com"), "{}", resp.detail());
+    assert!(
+        resp.detail().contains("shared@example.com"),
+        "{}",
+        resp.detail()
+    );
 }
 
 #[test]
@@ -163,7 +185,9 @@ fn require_mapping_leaves_unmapped_users_out() {
     let s = TestServer::start();
     let id = s.integration.id.clone();
     set(&s, &["--require-mapping", "true"]);
-    s.scimd_ok(&["mapping", "add", &id, "--group", "Admins", "--role", "admin"]);
+    s.scimd_ok(&[
+        "mapping", "add", &id, "--group", "Admins", "--role", "admin",
+    ]);
     let mapped = s.create_user(&user("mapped@example.com"));
     s.create_user(&user("unmapped@example.com"));
     create_group(&s, "admins", &[&id_of(&mapped)]);
@@ -189,14 +213,25 @@ fn groups_as_roles_makes_every_group_name_a_role() {
     let u = s.create_user(&user("gar@example.com"));
     create_group(&s, "Night Shift", &[&id_of(&u)]);
     let list = members(&s);
-    assert_eq!(member_named(&list, "gar@example.com").unwrap()["roles"], json!(["Night Shift"]));
+    assert_eq!(
+        member_named(&list, "gar@example.com").unwrap()["roles"],
+        json!(["Night Shift"])
+    );
 }
 
 #[test]
 fn mapping_added_before_its_group_exists_applies_when_it_arrives() {
     let s = TestServer::start();
     let id = s.integration.id.clone();
-    s.scimd_ok(&["mapping", "add", &id, "--group", "ext-grp-7", "--role", "late"]);
+    s.scimd_ok(&[
+        "mapping",
+        "add",
+        &id,
+        "--group",
+        "ext-grp-7",
+        "--role",
+        "late",
+    ]);
     let u = s.create_user(&user("early@example.com"));
     let resp = s.post_json(
         &s.scim("/Groups"),
@@ -205,7 +240,10 @@ fn mapping_added_before_its_group_exists_applies_when_it_arrives() {
     );
     resp.expect(201);
     let list = members(&s);
-    assert_eq!(member_named(&list, "early@example.com").unwrap()["roles"], json!(["late"]));
+    assert_eq!(
+        member_named(&list, "early@example.com").unwrap()["roles"],
+        json!(["late"])
+    );
     let mappings = s.scimd_json(&["mapping", "list", &id, "--json"]);
     assert_eq!(mappings[0]["matches"], json!([resp.body["id"]]));
 }
@@ -225,14 +263,19 @@ fn removing_a_member_removes_the_role() {
     )
     .expect(200);
     let list = members(&s);
-    assert_eq!(member_named(&list, "leaver@example.com").unwrap()["roles"], json!([]));
+    assert_eq!(
+        member_named(&list, "leaver@example.com").unwrap()["roles"],
+        json!([])
+    );
 }
 
 #[test]
 fn members_filters_by_role_and_prints_csv() {
     let s = TestServer::start();
     let id = s.integration.id.clone();
-    s.scimd_ok(&["mapping", "add", &id, "--group", "Cleaners", "--role", "cleaning"]);
+    s.scimd_ok(&[
+        "mapping", "add", &id, "--group", "Cleaners", "--role", "cleaning",
+    ]);
     let a = s.create_user(&user("a@example.com"));
     s.create_user(&user("b@example.com"));
     create_group(&s, "Cleaners", &[&id_of(&a)]);
@@ -241,7 +284,10 @@ fn members_filters_by_role_and_prints_csv() {
     assert_eq!(only[0]["userName"], "a@example.com");
     assert_eq!(only[0]["pin"], Value::Null);
     let csv = String::from_utf8_lossy(&s.scimd_ok(&["members", &id, "--csv"]).stdout).to_string();
-    assert!(csv.starts_with("id,userName,externalId,displayName,email,active,roles,pin\n"), "{csv}");
+    assert!(
+        csv.starts_with("id,userName,externalId,displayName,email,active,roles,pin\n"),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 3, "{csv}");
 }
 
@@ -253,8 +299,13 @@ fn pins_are_unique_and_of_the_configured_length() {
         s.create_user(&user(&format!("p{i}@example.com")));
     }
     let list = members(&s);
-    let mut pins: Vec<String> = list.iter().map(|m| m["pin"].as_str().unwrap().to_string()).collect();
-    assert!(pins.iter().all(|p| p.len() == 4 && p.chars().all(|c| c.is_ascii_digit())));
+    let mut pins: Vec<String> = list
+        .iter()
+        .map(|m| m["pin"].as_str().unwrap().to_string())
+        .collect();
+    assert!(pins
+        .iter()
+        .all(|p| p.len() == 4 && p.chars().all(|c| c.is_ascii_digit())));
     pins.sort();
     pins.dedup();
     assert_eq!(pins.len(), 40);
@@ -264,7 +315,9 @@ fn pins_are_unique_and_of_the_configured_length() {
 fn pin_never_appears_in_any_scim_response() {
     let s = TestServer::start();
     set(&s, &["--pin-digits", "8"]);
-    let u = s.create_user(&json!({"userName": "secret@example.com", "emails": [{"value": "s@example.com"}]}));
+    let u = s.create_user(
+        &json!({"userName": "secret@example.com", "emails": [{"value": "s@example.com"}]}),
+    );
     let g = create_group(&s, "All", &[&id_of(&u)]);
     let pin = members(&s)[0]["pin"].as_str().unwrap().to_string();
     let uid = id_of(&u);
@@ -316,8 +369,18 @@ fn pin_reset_refuses_when_pins_are_off() {
 fn settings_are_validated() {
     let s = TestServer::start();
     let id = s.integration.id.clone();
-    assert_eq!(s.scimd(&["integration", "set", &id, "--pin-digits", "3"]).status.code(), Some(1));
-    assert_eq!(s.scimd(&["integration", "set", &id, "--delete-mode", "nuke"]).status.code(), Some(2));
+    assert_eq!(
+        s.scimd(&["integration", "set", &id, "--pin-digits", "3"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        s.scimd(&["integration", "set", &id, "--delete-mode", "nuke"])
+            .status
+            .code(),
+        Some(2)
+    );
     assert_eq!(s.scimd(&["integration", "set", &id]).status.code(), Some(1));
 }
 
