@@ -203,11 +203,14 @@ fn run_filters(
         .and_then(scimd::clock::parse)
         .map(|t| scimd::clock::format(t - time::Duration::days(1)))
         .unwrap_or_else(|| "2000-01-01T00:00:00.000Z".to_string());
+    let window_total =
+        database::count_modified_since(&workspace.db, &prepared.integration.id, &since)?;
     let (server, target) = start_server(workspace, &prepared.integration)?;
     let results = runtime.block_on(filters::run(
         &target,
         facts.users,
         &since,
+        window_total,
         plan,
         Duration::from_secs(cursor_seconds),
     ));

@@ -3,7 +3,8 @@
 //! database, bypassing HTTP and the writer thread. Rows are exactly what the
 //! server stores: each resource goes through the same canonicalisation
 //! (`scim::resource::normalize`) and the same column derivation
-//! (`users::columns`) as a POST, and groups are created with
+//! (`users::columns`) as a POST, roles and entitlement come from
+//! `entitlement::recompute_user`, and groups are created with
 //! `groups::insert`. What it skips on purpose: one audit row per user and per
 //! membership (the benchmark never reads the trail, and a million of them
 //! would only slow the load), and durability (`synchronous=OFF`, in-memory
@@ -15,14 +16,16 @@
 //! without keeping a million ids in memory.
 
 use super::audit::Actor;
-use super::users::columns;
-use super::{connection, groups, integrations, migrate, tokens, Result, StoreError};
+use super::settings::{self, Settings};
+use super::users::{columns, Columns};
+use super::{connection, entitlement, groups, integrations, migrate, tokens, Result, StoreError};
 use crate::scim::resource;
 use crate::scim::schema::{ENTERPRISE_USER_URN, GROUP_TYPE, USER_TYPE};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use std::ops::Range;
 use std::path::Path;
+use std::sync::mpsc;
 use time::{Duration, OffsetDateTime};
 
 /// Rows written per transaction: big enough that commits are rare, small
@@ -196,6 +199,93 @@ fn user_body(i: u64, u: &SyntheticUser) -> Value {
     })
 }
 
+/// One user ready to insert.
+struct Row {
+    id: String,
+    cols: Columns,
+    json: String,
+    created: String,
+    modified: String,
+    version: i64,
+}
+
+/// `meta.created`, `meta.lastModified` and version of user `i` of `n`:
+/// creation spread evenly over the year (so distinct), modification at a
+/// pseudo-random later moment for most users.
+fn times(now: OffsetDateTime, i: u64, n: u64) -> (String, String, i64) {
+    let span_ms = SPREAD_DAYS * 86_400_000;
+    let start = now - Duration::days(SPREAD_DAYS);
+    let created_ms = (i128::from(i) * i128::from(span_ms) / i128::from(n.max(1))) as i64;
+    let created = start + Duration::milliseconds(created_ms);
+    let left = span_ms - created_ms;
+    let r = mix(i, 9);
+    if r.is_multiple_of(5) || left <= 1 {
+        // Never modified since creation.
+        let s = crate::clock::format(created);
+        return (s.clone(), s, 1);
+    }
+    let later = 1 + (r >> 8) % (left as u64 - 1).max(1);
+    let modified = created + Duration::milliseconds(later as i64);
+    let version = 2 + ((r >> 40) % 4) as i64;
+    (
+        crate::clock::format(created),
+        crate::clock::format(modified),
+        version,
+    )
+}
+
+fn row(now: OffsetDateTime, i: u64, total: u64) -> Result<Row> {
+    let synthetic = synthetic_user(i);
+    // The server's own canonicalisation and column derivation: the loader
+    // cannot store a shape the server would not.
+    let stored = resource::normalize(&USER_TYPE, &user_body(i, &synthetic))?;
+    let cols = columns(&stored)?;
+    let (created, modified, version) = times(now, i, total);
+    Ok(Row {
+        id: synthetic.id,
+        cols,
+        json: serde_json::to_string(&stored)?,
+        created,
+        modified,
+        version,
+    })
+}
+
+fn insert_rows(c: &Connection, integration_id: &str, rows: &[Row]) -> Result<()> {
+    let s = settings::get(c, integration_id)?;
+    let mut user = c.prepare_cached(
+        "INSERT INTO scim_user(integration_id, id, user_name, user_name_fold, external_id,
+            primary_email, display_name, active, created, last_modified, version, resource)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    let mut email = c.prepare_cached(
+        "INSERT INTO scim_user_email(user_seq, integration_id, value_fold, type, is_primary)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for r in rows {
+        let seq = user.insert(params![
+            integration_id,
+            r.id,
+            r.cols.user_name,
+            r.cols.user_name_fold,
+            r.cols.external_id,
+            r.cols.primary_email,
+            r.cols.display_name,
+            r.cols.active,
+            r.created,
+            r.modified,
+            r.version,
+            r.json,
+        ])?;
+        for (value, kind, primary) in &r.cols.emails {
+            email.execute(params![seq, integration_id, value, kind, primary])?;
+        }
+        // Roles, entitlement and PIN exactly as `users::insert` leaves them.
+        entitlement::recompute_user(c, integration_id, seq, &s)?;
+    }
+    Ok(())
+}
+
 /// A load in progress: one connection tuned for bulk writes on a new file.
 pub struct Loader {
     conn: Connection,
@@ -242,33 +332,9 @@ impl Loader {
             let id = crate::secret::new_integration_id();
             integrations::create(c, &id, name)?;
             let token = tokens::issue(c, &id, &Actor::cli())?;
+            lift_rate_limit(c, &id)?;
             Ok(BenchIntegration { id, token })
         })
-    }
-
-    /// `meta.created`, `meta.lastModified` and version of user `i` of `n`:
-    /// creation spread evenly over the year (so distinct), modification at a
-    /// pseudo-random later moment for most users.
-    fn times(&self, i: u64, n: u64) -> (String, String, i64) {
-        let span_ms = SPREAD_DAYS * 86_400_000;
-        let start = self.now - Duration::days(SPREAD_DAYS);
-        let created_ms = (i128::from(i) * i128::from(span_ms) / i128::from(n.max(1))) as i64;
-        let created = start + Duration::milliseconds(created_ms);
-        let left = span_ms - created_ms;
-        let r = mix(i, 9);
-        if r.is_multiple_of(5) || left <= 1 {
-            // Never modified since creation.
-            let s = crate::clock::format(created);
-            return (s.clone(), s, 1);
-        }
-        let later = 1 + (r >> 8) % (left as u64 - 1).max(1);
-        let modified = created + Duration::milliseconds(later as i64);
-        let version = 2 + ((r >> 40) % 4) as i64;
-        (
-            crate::clock::format(created),
-            crate::clock::format(modified),
-            version,
-        )
     }
 
     /// Writes users `range` (indexes into the synthetic population of
@@ -282,60 +348,36 @@ impl Loader {
         total: u64,
         mut progress: impl FnMut(u64),
     ) -> Result<()> {
-        let mut start = range.start;
-        while start < range.end {
-            let end = (start + BATCH).min(range.end);
-            super::in_transaction(&self.conn, |c| {
-                self.user_batch(c, integration_id, start..end, total)
-            })?;
-            progress(end - range.start);
-            start = end;
-        }
-        Ok(())
-    }
-
-    fn user_batch(
-        &self,
-        c: &Connection,
-        integration_id: &str,
-        range: Range<u64>,
-        total: u64,
-    ) -> Result<()> {
-        let mut user = c.prepare_cached(
-            "INSERT INTO scim_user(integration_id, id, user_name, user_name_fold, external_id,
-                primary_email, display_name, active, created, last_modified, version, resource)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?;
-        let mut email = c.prepare_cached(
-            "INSERT INTO scim_user_email(user_seq, integration_id, value_fold, type, is_primary)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        for i in range {
-            let synthetic = synthetic_user(i);
-            // The server's own canonicalisation and column derivation: the
-            // loader cannot store a shape the server would not.
-            let stored = resource::normalize(&USER_TYPE, &user_body(i, &synthetic))?;
-            let cols = columns(&stored)?;
-            let (created, modified, version) = self.times(i, total);
-            let seq = user.insert(params![
-                integration_id,
-                synthetic.id,
-                cols.user_name,
-                cols.user_name_fold,
-                cols.external_id,
-                cols.primary_email,
-                cols.display_name,
-                cols.active,
-                created,
-                modified,
-                version,
-                serde_json::to_string(&stored)?,
-            ])?;
-            for (value, kind, primary) in &cols.emails {
-                email.execute(params![seq, integration_id, value, kind, primary])?;
+        let now = self.now;
+        // Building and canonicalising the JSON is about a third of the work
+        // and needs no database: a second thread does it, one batch ahead
+        // of the inserts.
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::sync_channel::<Result<Vec<Row>>>(1);
+            let batches = range.clone();
+            scope.spawn(move || {
+                let mut start = batches.start;
+                while start < batches.end {
+                    let end = (start + BATCH).min(batches.end);
+                    let batch: Result<Vec<Row>> =
+                        (start..end).map(|i| row(now, i, total)).collect();
+                    let failed = batch.is_err();
+                    // A closed channel means the inserting side gave up.
+                    if tx.send(batch).is_err() || failed {
+                        return;
+                    }
+                    start = end;
+                }
+            });
+            let mut done = 0;
+            for batch in rx {
+                let batch = batch?;
+                super::in_transaction(&self.conn, |c| insert_rows(c, integration_id, &batch))?;
+                done += batch.len() as u64;
+                progress(done);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Creates a group through `groups::insert` and makes the users with
@@ -376,6 +418,10 @@ impl Loader {
                     members.start as i64
                 ],
             )?;
+            // As a membership change in the server does: recompute the
+            // members' roles and entitlement in the same transaction.
+            let affected = entitlement::users_under_group(c, group_seq)?;
+            entitlement::recompute_users(c, integration_id, &affected)?;
             Ok(id)
         })
     }
@@ -387,6 +433,18 @@ impl Loader {
         self.conn.pragma_update(None, "synchronous", "FULL")?;
         self.conn.close().map_err(|(_, e)| StoreError::Db(e))
     }
+}
+
+/// The benchmark measures the server, not its per-integration request rate
+/// limit (100/s by default), so its integration gets one far above what
+/// the machine can serve.
+fn lift_rate_limit(c: &Connection, integration_id: &str) -> Result<()> {
+    let unlimited = Settings {
+        rate_limit: 1_000_000_000,
+        rate_burst: 1_000_000_000,
+        ..settings::get(c, integration_id)?
+    };
+    settings::put(c, integration_id, &unlimited)
 }
 
 /// Reuses a database an earlier run loaded: finds the integration called
@@ -406,6 +464,7 @@ pub fn reopen(path: &Path, name: &str) -> Result<BenchIntegration> {
                 ))
             })?;
         let token = tokens::issue(c, &found.id, &Actor::cli())?;
+        lift_rate_limit(c, &found.id)?;
         Ok(BenchIntegration {
             id: found.id,
             token,
@@ -477,6 +536,15 @@ mod tests {
         assert!(tokens::authenticate(&conn, &int.token)
             .expect("auth")
             .is_some());
+        // Active users with no mapping required are entitled, as after a POST.
+        let entitled: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM scim_user WHERE integration_id = ?1 AND entitled = active",
+                [&int.id],
+                |r| r.get(0),
+            )
+            .expect("entitled");
+        assert_eq!(entitled, 120);
         let _ = std::fs::remove_dir_all(path.parent().expect("parent"));
     }
 }

@@ -142,3 +142,16 @@ pub fn facts(db: &Path, integration_id: &str) -> Result<Facts, String> {
         newest_modified,
     })
 }
+
+/// Users changed after `since`: what `meta.lastModified gt` must report.
+pub fn count_modified_since(db: &Path, integration_id: &str, since: &str) -> Result<u64, String> {
+    let conn = scimd::store::connection::open_read(db)
+        .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    conn.query_row(
+        "SELECT count(*) FROM scim_user WHERE integration_id = ?1 AND last_modified > ?2",
+        [integration_id, since],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n.max(0) as u64)
+    .map_err(|e| format!("counting the lastModified window: {e}"))
+}
