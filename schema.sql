@@ -140,3 +140,36 @@ CREATE TABLE audit (
 CREATE INDEX audit_by_integration_time ON audit(integration_id, time);
 CREATE UNIQUE INDEX audit_rejection ON audit(ifnull(integration_id, ''), code, source, minute)
     WHERE minute IS NOT NULL;
+
+-- migration 2
+-- The few deprovisioned users per integration. SCIM queries exclude them with
+-- `u.seq NOT IN (<these>)`, a set SQLite builds once per statement, rather
+-- than by reading every candidate row's `deprovisioned` column: so counting,
+-- sorting and skipping (startIndex) can walk an index without touching the
+-- table rows.
+CREATE INDEX scim_user_deprovisioned ON scim_user(integration_id) WHERE deprovisioned IS NOT NULL;
+
+-- Live (not deprovisioned) users per integration, kept by triggers so no code
+-- path can forget it: the exact totalResults of an unfiltered list is then
+-- one row read instead of a count over every user.
+CREATE TABLE live_user_count (
+    integration_id TEXT PRIMARY KEY REFERENCES integration(id) ON DELETE CASCADE,
+    live           INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+INSERT INTO live_user_count(integration_id, live)
+    SELECT i.id, (SELECT count(*) FROM scim_user u WHERE u.integration_id = i.id AND u.deprovisioned IS NULL)
+    FROM integration i;
+CREATE TRIGGER live_user_count_new_integration AFTER INSERT ON integration BEGIN
+    INSERT OR IGNORE INTO live_user_count(integration_id, live) VALUES (NEW.id, 0);
+END;
+CREATE TRIGGER live_user_count_insert AFTER INSERT ON scim_user WHEN NEW.deprovisioned IS NULL BEGIN
+    UPDATE live_user_count SET live = live + 1 WHERE integration_id = NEW.integration_id;
+END;
+CREATE TRIGGER live_user_count_delete AFTER DELETE ON scim_user WHEN OLD.deprovisioned IS NULL BEGIN
+    UPDATE live_user_count SET live = live - 1 WHERE integration_id = OLD.integration_id;
+END;
+CREATE TRIGGER live_user_count_deprovision AFTER UPDATE OF deprovisioned ON scim_user
+    WHEN (OLD.deprovisioned IS NULL) <> (NEW.deprovisioned IS NULL) BEGIN
+    UPDATE live_user_count SET live = live + (CASE WHEN NEW.deprovisioned IS NULL THEN 1 ELSE -1 END)
+        WHERE integration_id = NEW.integration_id;
+END;

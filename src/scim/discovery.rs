@@ -9,9 +9,10 @@ use crate::scim::schema::{
 };
 use serde_json::{json, Map, Value};
 
-/// How long a cursor stays valid between page requests, advertised as RFC
-/// 9865's `cursorTimeout`.
-pub const CURSOR_TIMEOUT_SECS: u64 = 600;
+/// How long a cursor is guaranteed to stay valid between page requests,
+/// advertised as RFC 9865's `cursorTimeout`. scimd's cursors are keyset
+/// positions and never expire (see `scim::cursor`); a day is what is promised.
+pub const CURSOR_TIMEOUT_SECS: u64 = 86_400;
 
 /// What this deployment supports, as advertised in ServiceProviderConfig.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,9 +20,11 @@ pub struct Features {
     pub patch: bool,
     /// `(maxOperations, maxPayloadSize)` when bulk is enabled.
     pub bulk: Option<(usize, usize)>,
-    /// The filter result cap when filtering is supported; also the default
-    /// and maximum page size.
+    /// The filter result cap when filtering is supported; also the maximum
+    /// page size.
     pub filter_max_results: Option<usize>,
+    /// The page size when a query gives no `count`; None: the maximum.
+    pub default_page_size: Option<usize>,
     pub sort: bool,
     pub etag: bool,
     /// RFC 9865 cursor pagination alongside index pagination.
@@ -62,7 +65,10 @@ pub fn service_provider_config(f: &Features, base_url: &str) -> Value {
         p.insert("index".into(), Value::Bool(true));
         p.insert("defaultPaginationMethod".into(), json!("index"));
         if let Some(n) = f.filter_max_results {
-            p.insert("defaultPageSize".into(), json!(n));
+            p.insert(
+                "defaultPageSize".into(),
+                json!(f.default_page_size.unwrap_or(n)),
+            );
             p.insert("maxPageSize".into(), json!(n));
         }
         p.insert("cursorTimeout".into(), json!(CURSOR_TIMEOUT_SECS));
@@ -175,6 +181,7 @@ mod tests {
             patch: true,
             bulk: Some((1000, 1_048_576)),
             filter_max_results: Some(200),
+            default_page_size: None,
             sort: true,
             etag: false,
             cursor: false,
@@ -277,6 +284,13 @@ mod tests {
                 "cursorTimeout": CURSOR_TIMEOUT_SECS,
             })
         );
+        let f = Features {
+            default_page_size: Some(50),
+            ..f
+        };
+        let doc = service_provider_config(&f, BASE);
+        assert_eq!(doc["pagination"]["defaultPageSize"], 50);
+        assert_eq!(doc["pagination"]["maxPageSize"], 200);
     }
 
     #[test]

@@ -50,6 +50,25 @@ pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Val
     })
 }
 
+/// A page of RFC 9865 cursor paging: no `startIndex`; `nextCursor` unless
+/// this is the last page.
+pub fn cursor_list_response(
+    total: i64,
+    resources: Vec<Value>,
+    next_cursor: Option<String>,
+) -> Value {
+    let mut v = json!({
+        "schemas": [LIST_RESPONSE_URN],
+        "totalResults": total,
+        "itemsPerPage": resources.len(),
+    });
+    if let Some(c) = next_cursor {
+        v["nextCursor"] = Value::String(c);
+    }
+    v["Resources"] = Value::Array(resources);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +96,16 @@ mod tests {
         let e = Paging::parse(Some("x"), None, 100, 1000).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.detail.contains("startIndex"));
+    }
+
+    #[test]
+    fn cursor_pages_carry_next_cursor_until_the_last() {
+        let v = cursor_list_response(3, vec![json!({})], Some("abc".into()));
+        assert_eq!(v["nextCursor"], "abc");
+        assert!(v.get("startIndex").is_none());
+        let v = cursor_list_response(3, vec![json!({})], None);
+        assert!(v.get("nextCursor").is_none());
+        assert_eq!(v["itemsPerPage"], 1);
     }
 
     #[test]

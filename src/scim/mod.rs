@@ -4,6 +4,7 @@
 
 pub mod attrpath;
 pub mod bulk;
+pub mod cursor;
 pub mod discovery;
 pub mod error;
 pub mod filter;
@@ -14,3 +15,4 @@ pub mod projection;
 pub mod render;
 pub mod resource;
 pub mod schema;
+pub mod search;

@@ -4,21 +4,24 @@
 
 use super::handler::Ctx;
 use super::http::{json_response, Body};
+use super::state::Limits;
 use crate::scim::discovery::{self as docs, Features};
 use crate::scim::error::ScimError;
 use crate::scim::list::list_response;
 use crate::scim::schema::{self, ResourceType, SchemaDef};
 use hyper::Response;
 
-/// What is implemented today; later features flip these on.
-fn features(max_payload: usize) -> Features {
+/// What is implemented today.
+fn features(limits: &Limits) -> Features {
+    let page = |n: i64| usize::try_from(n.max(1)).unwrap_or(1);
     Features {
         patch: true,
-        bulk: Some((crate::scim::bulk::MAX_OPERATIONS, max_payload)),
-        filter_max_results: None,
-        sort: false,
+        bulk: Some((crate::scim::bulk::MAX_OPERATIONS, limits.max_body_bytes)),
+        filter_max_results: Some(page(limits.max_page_size)),
+        default_page_size: Some(page(limits.default_page_size)),
+        sort: true,
         etag: true,
-        cursor: false,
+        cursor: true,
     }
 }
 
@@ -38,7 +41,7 @@ fn schemas_served() -> Vec<&'static SchemaDef> {
 pub fn service_provider_config(ctx: &Ctx) -> Response<Body> {
     json_response(
         200,
-        &docs::service_provider_config(&features(ctx.state.limits.max_body_bytes), &ctx.base_url),
+        &docs::service_provider_config(&features(&ctx.state.limits), &ctx.base_url),
     )
 }
 

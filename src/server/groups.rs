@@ -8,7 +8,6 @@ use super::http::{self, header, json_response, with_etag, Body};
 use super::ops;
 use super::router::Kind;
 use crate::scim::error::ScimError;
-use crate::scim::list::{list_response, Paging};
 use crate::scim::projection::Projection;
 use crate::scim::render::{full_resource, insert_before_meta, Meta};
 use crate::scim::schema::GROUP_TYPE;
@@ -28,7 +27,7 @@ fn projection(ctx: &Ctx) -> Result<Projection, ScimError> {
     )
 }
 
-fn render(ctx: &Ctx, group: &StoredGroup) -> Value {
+pub(super) fn render(ctx: &Ctx, group: &StoredGroup) -> Value {
     let version = users::etag(group.version);
     let location = ctx.location(Kind::Groups, &group.id);
     let mut full = full_resource(
@@ -183,32 +182,7 @@ pub async fn delete(
     Ok(http::empty_response(204))
 }
 
+/// `GET /Groups`: see `server::search`.
 pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ScimError> {
-    if ctx.query.get("filter").is_some() {
-        return Err(ScimError::invalid_filter("filtering is not supported yet"));
-    }
-    let proj = projection(ctx)?;
-    let want_members = proj.includes(&GROUP_TYPE, "members");
-    let limits = &ctx.state.limits;
-    let paging = Paging::parse(
-        ctx.query.get("startIndex"),
-        ctx.query.get("count"),
-        limits.default_page_size,
-        limits.max_page_size,
-    )?;
-    let integration = ctx.integration_id.clone();
-    let (total, found) = ctx
-        .state
-        .store
-        .read(move |c| groups::list(c, &integration, paging.offset(), paging.count, want_members))
-        .await
-        .map_err(from_store)?;
-    let resources = found
-        .iter()
-        .map(|g| proj.apply(&GROUP_TYPE, &render(ctx, g)))
-        .collect();
-    Ok(json_response(
-        200,
-        &list_response(total, paging.start_index, resources),
-    ))
+    super::search::list(ctx, Kind::Groups).await
 }

@@ -6,7 +6,7 @@ use super::http::{self, Body};
 use super::query::Query;
 use super::router::{self, Endpoint, Kind};
 use super::state::AppState;
-use super::{bulk, discovery, groups, limits, netaddr, users};
+use super::{bulk, discovery, groups, limits, netaddr, search, users};
 use crate::scim::error::ScimError;
 use crate::store::StoreError;
 use hyper::body::Incoming;
@@ -153,13 +153,7 @@ async fn dispatch(
         Endpoint::Patch(Kind::Groups, id) => groups::patch(&ctx, req, &id).await,
         Endpoint::Delete(Kind::Groups, id) => groups::delete(&ctx, &req, &id).await,
         Endpoint::Bulk => bulk::handle(&ctx, req).await,
-        Endpoint::Search(..) | Endpoint::SearchAll => Err(ScimError::new(
-            501,
-            None,
-            format!(
-                "{} is not implemented yet (see ServiceProviderConfig)",
-                endpoint.name()
-            ),
-        )),
+        Endpoint::Search(kind) => search::post(&ctx, req, Some(kind)).await,
+        Endpoint::SearchAll => search::post(&ctx, req, None).await,
     }
 }

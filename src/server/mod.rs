@@ -14,6 +14,7 @@ pub mod netaddr;
 pub mod ops;
 pub mod query;
 pub mod router;
+pub mod search;
 pub mod state;
 pub mod tls;
 pub mod users;

@@ -8,7 +8,6 @@ use super::http::{self, header, json_response, with_etag, Body};
 use super::ops;
 use super::router::Kind;
 use crate::scim::error::ScimError;
-use crate::scim::list::{list_response, Paging};
 use crate::scim::projection::Projection;
 use crate::scim::render::{full_resource, insert_before_meta, Meta};
 use crate::scim::schema::USER_TYPE;
@@ -30,12 +29,12 @@ fn projection(ctx: &Ctx) -> Result<Projection, ScimError> {
 }
 
 /// A user with its computed `groups`, when the response shows them.
-struct Shown {
+pub(super) struct Shown {
     user: StoredUser,
     groups: Option<Vec<(String, String, &'static str)>>,
 }
 
-fn with_groups(
+pub(super) fn with_groups(
     conn: &Connection,
     integration_id: &str,
     user: StoredUser,
@@ -49,7 +48,7 @@ fn with_groups(
     Ok(Shown { user, groups })
 }
 
-fn render(ctx: &Ctx, shown: &Shown) -> Value {
+pub(super) fn render(ctx: &Ctx, shown: &Shown) -> Value {
     let user = &shown.user;
     let version = users::etag(user.version);
     let location = ctx.location(Kind::Users, &user.id);
@@ -206,39 +205,7 @@ pub async fn delete(
     Ok(http::empty_response(204))
 }
 
+/// `GET /Users`: see `server::search`.
 pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ScimError> {
-    if ctx.query.get("filter").is_some() {
-        return Err(ScimError::invalid_filter("filtering is not supported yet"));
-    }
-    let proj = projection(ctx)?;
-    let want_groups = proj.includes(&USER_TYPE, "groups");
-    let limits = &ctx.state.limits;
-    let paging = Paging::parse(
-        ctx.query.get("startIndex"),
-        ctx.query.get("count"),
-        limits.default_page_size,
-        limits.max_page_size,
-    )?;
-    let integration = ctx.integration_id.clone();
-    let (total, found) = ctx
-        .state
-        .store
-        .read(move |c| {
-            let (total, page) = users::list(c, &integration, paging.offset(), paging.count)?;
-            let shown = page
-                .into_iter()
-                .map(|u| with_groups(c, &integration, u, want_groups))
-                .collect::<crate::store::Result<Vec<_>>>()?;
-            Ok((total, shown))
-        })
-        .await
-        .map_err(from_store)?;
-    let resources = found
-        .iter()
-        .map(|s| proj.apply(&USER_TYPE, &render(ctx, s)))
-        .collect();
-    Ok(json_response(
-        200,
-        &list_response(total, paging.start_index, resources),
-    ))
+    super::search::list(ctx, Kind::Users).await
 }

@@ -5,7 +5,7 @@
 
 use super::audit::{self, Actor};
 use super::users::check_if_match;
-use super::{entitlement, Result, StoreError};
+use super::{entitlement, search, sql_filter, Result, StoreError};
 use crate::scim::error::ScimError;
 use crate::scim::filter::{matches_element, Filter};
 use crate::scim::patch::{MemberOp, MemberRef};
@@ -288,7 +288,10 @@ fn apply_member_ops(
             }
             MemberOp::Remove(ids) => {
                 for id in ids {
-                    let probe = MemberRef { value: id.clone(), kind: None };
+                    let probe = MemberRef {
+                        value: id.clone(),
+                        kind: None,
+                    };
                     let target = resolve_member(conn, integration_id, &probe).ok();
                     if remove_member_by_id(conn, integration_id, group_seq, id)? {
                         audit.event(MEMBER_REMOVED, Some(id))?;
@@ -306,7 +309,9 @@ fn apply_member_ops(
                     MemberOp::RemoveMatching(filter) => {
                         remove_matching(conn, integration_id, group_seq, filter, audit)?
                     }
-                    MemberOp::ReplaceAll(list) => replace_members(conn, integration_id, group_seq, list, audit)?,
+                    MemberOp::ReplaceAll(list) => {
+                        replace_members(conn, integration_id, group_seq, list, audit)?
+                    }
                     _ => {
                         let removed = remove_all_members(conn, group_seq)?;
                         for id in &removed {
@@ -532,8 +537,14 @@ pub fn update(
         external_id: ext.as_deref(),
     };
     let mut affected = Vec::new();
-    let members_changed =
-        apply_member_ops(conn, integration_id, current.seq, member_ops, &audit, &mut affected)?;
+    let members_changed = apply_member_ops(
+        conn,
+        integration_id,
+        current.seq,
+        member_ops,
+        &audit,
+        &mut affected,
+    )?;
     let resource_changed = &current.group.resource != resource;
     if !members_changed && !resource_changed {
         return Ok(current.group);
@@ -592,37 +603,35 @@ pub fn delete(
     audit.event(GROUP_DELETED, Some(&name))
 }
 
-/// One page in insertion order, and the exact total.
-pub fn list(
+/// One page of a SCIM query over the integration's groups, and the exact
+/// total. Members are read only with `with_members`, so a query whose
+/// response excludes them never touches the membership table for output
+/// (a `members` filter still reads it, in SQL). See `store::search`.
+pub fn search(
     conn: &Connection,
     integration_id: &str,
-    offset: i64,
-    limit: i64,
+    q: &search::Query,
     with_members: bool,
-) -> Result<(i64, Vec<StoredGroup>)> {
-    let total: i64 = conn.query_row(
-        "SELECT count(*) FROM scim_group WHERE integration_id = ?1",
-        [integration_id],
-        |r| r.get(0),
-    )?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, resource, created, last_modified, version FROM scim_group
-         WHERE integration_id = ?1 ORDER BY seq LIMIT ?2 OFFSET ?3",
-    )?;
-    let rows: Vec<(i64, String, String, String, String, i64)> = stmt
-        .query_map(params![integration_id, limit, offset], |r| {
+) -> Result<search::Page<StoredGroup>> {
+    let page = search::run(
+        conn,
+        &sql_filter::GROUPS,
+        "g.seq, g.id, g.resource, g.created, g.last_modified, g.version",
+        integration_id,
+        q,
+        |r| {
             Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
             ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut groups = Vec::with_capacity(rows.len());
-    for (seq, id, json, created, last_modified, version) in rows {
+        },
+    )?;
+    let mut groups = Vec::with_capacity(page.items.len());
+    for (seq, id, json, created, last_modified, version) in page.items {
         groups.push(StoredGroup {
             id,
             resource: serde_json::from_str(&json)?,
@@ -636,7 +645,11 @@ pub fn list(
             },
         });
     }
-    Ok((total, groups))
+    Ok(search::Page {
+        total: page.total,
+        items: groups,
+        next: page.next,
+    })
 }
 
 /// A user's groups, direct and through nested groups, for `User.groups`.

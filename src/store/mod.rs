@@ -13,9 +13,10 @@ pub mod integrations;
 pub mod mappings;
 pub mod migrate;
 pub mod readers;
+pub mod search;
 pub mod secrets;
-pub mod sql_filter;
 pub mod settings;
+pub mod sql_filter;
 pub mod tokens;
 pub mod users;
 pub mod writer;
@@ -84,6 +85,7 @@ impl Store {
     pub fn open(path: &Path, readers: usize) -> Result<Store> {
         let conn = connection::open_write(path)?;
         migrate::apply(&conn)?;
+        connection::refresh_statistics(&conn)?;
         let writer = writer::Writer::start(conn)?;
         Ok(Store {
             writer: Arc::new(writer),

@@ -48,7 +48,9 @@
 use crate::scim::attrpath::AttrPath;
 use crate::scim::error::ScimError;
 use crate::scim::filter::{shorten, CompareOp, Filter, Literal};
-use crate::scim::schema::{AttrDef, AttrType, Resolved, ResourceType, Returned, USER_TYPE};
+use crate::scim::schema::{
+    AttrDef, AttrType, Resolved, ResourceType, Returned, GROUP_TYPE, USER_TYPE,
+};
 use rusqlite::types::Value as SqlValue;
 
 /// A piece of SQL and its parameters, in text order (see the module docs for
@@ -98,6 +100,9 @@ pub struct HotColumn {
     pub kind: Kind,
     /// SQL expression for `sortBy`.
     pub sort: &'static str,
+    /// Whether the sort expression can be NULL. A NOT NULL key sorts without
+    /// `NULLS LAST`, which lets SQLite walk an index instead of sorting.
+    pub nullable: bool,
 }
 
 /// One column of a side table.
@@ -122,25 +127,51 @@ pub struct SideTable {
     pub select: &'static str,
     /// Must include the `value` sub-attribute.
     pub columns: &'static [SideColumn],
+    /// Appended after the conditions, inside the closing parenthesis (for a
+    /// `select` whose conditions sit in the middle, e.g. a recursive CTE).
+    pub tail: &'static str,
+    /// The values live only in side rows, never in the resource JSON, and
+    /// every value has a row: every sub-attribute with a column is answered
+    /// from the rows (not only `value`), `attr pr` means "has a row", and what
+    /// the rows cannot answer is a 400 rather than a JSON lookup that could
+    /// never match.
+    pub detached: bool,
     /// `sortBy` expression for the attribute (its primary value).
     pub sort: &'static str,
 }
 
 /// How one resource type is stored: the table alias is fixed by the SQL
-/// pieces (`u` for users).
+/// pieces (`u` for users, `g` for groups).
 #[derive(Debug)]
 pub struct TableDef {
     pub rt: &'static ResourceType,
+    /// `FROM` clause, with the alias.
+    pub from: &'static str,
+    /// What every SCIM query of this table must keep: the integration (`?1`)
+    /// and, for users, only live rows (`deprovisioned IS NULL`, written as
+    /// "not one of the deprovisioned seqs" so that no index walk has to read
+    /// table rows for it; see schema.sql migration 2).
+    pub scope: &'static str,
+    /// The insertion-order key: tie-breaker of every sort and cursor key.
+    pub seq: &'static str,
     /// The column with the canonical resource JSON.
     pub resource: &'static str,
     pub hot: &'static [HotColumn],
     pub side: &'static [SideTable],
+    /// A one-row query (`?1` = integration) giving the exact number of rows
+    /// in scope, for unfiltered lists; None: count them.
+    pub total: Option<&'static str>,
 }
 
 /// `scim_user` as `u` (schema.sql, migration 1).
 pub static USERS: TableDef = TableDef {
     rt: &USER_TYPE,
+    from: "scim_user u",
+    scope: "u.integration_id = ?1 AND u.seq NOT IN (SELECT d.seq FROM scim_user d \
+        WHERE d.integration_id = ?1 AND d.deprovisioned IS NOT NULL)",
+    seq: "u.seq",
     resource: "u.resource",
+    total: Some("SELECT live FROM live_user_count WHERE integration_id = ?1"),
     hot: &[
         HotColumn {
             attr: "id",
@@ -148,6 +179,7 @@ pub static USERS: TableDef = TableDef {
             expr: "u.id",
             kind: Kind::Exact,
             sort: "u.id",
+            nullable: false,
         },
         HotColumn {
             attr: "externalId",
@@ -155,6 +187,7 @@ pub static USERS: TableDef = TableDef {
             expr: "u.external_id",
             kind: Kind::Exact,
             sort: "u.external_id",
+            nullable: true,
         },
         HotColumn {
             attr: "userName",
@@ -162,6 +195,7 @@ pub static USERS: TableDef = TableDef {
             expr: "u.user_name_fold",
             kind: Kind::Folded,
             sort: "u.user_name_fold",
+            nullable: false,
         },
         HotColumn {
             attr: "displayName",
@@ -169,6 +203,7 @@ pub static USERS: TableDef = TableDef {
             expr: "u.display_name",
             kind: Kind::NoCase,
             sort: "u.display_name COLLATE NOCASE",
+            nullable: true,
         },
         HotColumn {
             attr: "active",
@@ -176,6 +211,7 @@ pub static USERS: TableDef = TableDef {
             expr: "u.active",
             kind: Kind::Bool,
             sort: "u.active",
+            nullable: false,
         },
         HotColumn {
             attr: "meta",
@@ -183,6 +219,7 @@ pub static USERS: TableDef = TableDef {
             expr: "1",
             kind: Kind::Opaque,
             sort: "NULL",
+            nullable: true,
         },
         HotColumn {
             attr: "meta",
@@ -190,6 +227,7 @@ pub static USERS: TableDef = TableDef {
             expr: "u.created",
             kind: Kind::Time,
             sort: "u.created",
+            nullable: false,
         },
         HotColumn {
             attr: "meta",
@@ -197,6 +235,7 @@ pub static USERS: TableDef = TableDef {
             expr: "u.last_modified",
             kind: Kind::Time,
             sort: "u.last_modified",
+            nullable: false,
         },
         HotColumn {
             attr: "meta",
@@ -205,6 +244,7 @@ pub static USERS: TableDef = TableDef {
             expr: "('W/\"' || u.version || '\"')",
             kind: Kind::Exact,
             sort: "u.version",
+            nullable: false,
         },
         HotColumn {
             attr: "meta",
@@ -212,9 +252,11 @@ pub static USERS: TableDef = TableDef {
             expr: "'User'",
             kind: Kind::Exact,
             sort: "NULL",
+            nullable: true,
         },
     ],
-    side: &[SideTable {
+    side: &[
+        SideTable {
         attr: "emails",
         // Through the user's id, not `u.seq IN (SELECT e.user_seq ...)`: next to
         // the caller's `u.integration_id = ?1` SQLite (without ANALYZE stats)
@@ -239,7 +281,153 @@ pub static USERS: TableDef = TableDef {
                 kind: Kind::Flag,
             },
         ],
+        tail: "",
+        detached: false,
         sort: "u.primary_email",
+    },
+        // `User.groups` is computed from the membership table: the groups a
+        // user is in directly or through nested groups. The matching groups
+        // are found first (by id through scim_group_id), then everything
+        // below them, then their user members.
+        SideTable {
+            attr: "groups",
+            key: "u.id",
+            select: "SELECT s.id FROM membership m JOIN scim_user s ON s.seq = m.member_user_seq \
+                WHERE m.member_user_seq IS NOT NULL AND m.group_seq IN (\
+                WITH RECURSIVE below(seq) AS (\
+                SELECT e.seq FROM scim_group e WHERE e.integration_id = ?1",
+            tail: " UNION SELECT n.member_group_seq FROM membership n JOIN below ON n.group_seq = below.seq \
+                WHERE n.member_group_seq IS NOT NULL) SELECT seq FROM below)",
+            columns: &[
+                SideColumn {
+                    sub: "value",
+                    expr: "e.id",
+                    kind: Kind::Exact,
+                },
+                SideColumn {
+                    sub: "display",
+                    expr: "e.display_name",
+                    kind: Kind::NoCase,
+                },
+            ],
+            detached: true,
+            // The first direct group by name, as `groups` is listed.
+            sort: "(SELECT sg.display_name FROM membership sm JOIN scim_group sg ON sg.seq = sm.group_seq \
+                WHERE sm.member_user_seq = u.seq ORDER BY sg.display_name, sg.id LIMIT 1) COLLATE NOCASE",
+        },
+    ],
+};
+
+/// `scim_group` as `g` (schema.sql, migration 1). Members are rows of
+/// `membership`, never JSON.
+pub static GROUPS: TableDef = TableDef {
+    rt: &GROUP_TYPE,
+    from: "scim_group g",
+    scope: "g.integration_id = ?1",
+    seq: "g.seq",
+    resource: "g.resource",
+    total: None,
+    hot: &[
+        HotColumn {
+            attr: "id",
+            sub: None,
+            expr: "g.id",
+            kind: Kind::Exact,
+            sort: "g.id",
+            nullable: false,
+        },
+        HotColumn {
+            attr: "externalId",
+            sub: None,
+            expr: "g.external_id",
+            kind: Kind::Exact,
+            sort: "g.external_id",
+            nullable: true,
+        },
+        HotColumn {
+            attr: "displayName",
+            sub: None,
+            expr: "g.display_name",
+            kind: Kind::NoCase,
+            sort: "g.display_name COLLATE NOCASE",
+            nullable: false,
+        },
+        HotColumn {
+            attr: "meta",
+            sub: None,
+            expr: "1",
+            kind: Kind::Opaque,
+            sort: "NULL",
+            nullable: true,
+        },
+        HotColumn {
+            attr: "meta",
+            sub: Some("created"),
+            expr: "g.created",
+            kind: Kind::Time,
+            sort: "g.created",
+            nullable: false,
+        },
+        HotColumn {
+            attr: "meta",
+            sub: Some("lastModified"),
+            expr: "g.last_modified",
+            kind: Kind::Time,
+            sort: "g.last_modified",
+            nullable: false,
+        },
+        HotColumn {
+            attr: "meta",
+            sub: Some("version"),
+            // Must match store::users::etag.
+            expr: "('W/\"' || g.version || '\"')",
+            kind: Kind::Exact,
+            sort: "g.version",
+            nullable: false,
+        },
+        HotColumn {
+            attr: "meta",
+            sub: Some("resourceType"),
+            expr: "'Group'",
+            kind: Kind::Exact,
+            sort: "NULL",
+            nullable: true,
+        },
+    ],
+    // One row per member, user or group. SQLite pushes the conditions on
+    // `e.value` into both arms, so `members.value eq` is a seek on
+    // scim_user_id / scim_group_id and then on the membership indexes.
+    side: &[SideTable {
+        attr: "members",
+        // Through the group's id, as for emails: `(integration_id, id) IN`
+        // is a seek on scim_group_id whatever the statistics say.
+        key: "g.id",
+        select: "SELECT e.group_id FROM (\
+            SELECT o.id AS group_id, s.id AS value, 'User' AS type FROM scim_user s \
+            JOIN membership m ON m.member_user_seq = s.seq JOIN scim_group o ON o.seq = m.group_seq \
+            WHERE s.integration_id = ?1 \
+            UNION ALL \
+            SELECT o.id, s.id, 'Group' FROM scim_group s \
+            JOIN membership m ON m.member_group_seq = s.seq JOIN scim_group o ON o.seq = m.group_seq \
+            WHERE s.integration_id = ?1\
+            ) e WHERE 1",
+        tail: "",
+        columns: &[
+            // Member ids are compared exactly (they are server-assigned
+            // ids), so the lookup can use the id indexes.
+            SideColumn {
+                sub: "value",
+                expr: "e.value",
+                kind: Kind::Exact,
+            },
+            SideColumn {
+                sub: "type",
+                expr: "e.type",
+                kind: Kind::Lower,
+            },
+        ],
+        detached: true,
+        sort: "NULL",
     }],
 };
 
@@ -260,6 +448,23 @@ pub fn compile_users(filter: &Filter) -> Result<SqlWhere, ScimError> {
 /// (ascending) and the tie-breaker. Errors are 400 `invalidValue`.
 pub fn sort_key_users(path: &AttrPath) -> Result<SqlWhere, ScimError> {
     sort_key(&USERS, path)
+}
+
+/// [`compile_users`] for Groups (alias `g`).
+pub fn compile_groups(filter: &Filter) -> Result<SqlWhere, ScimError> {
+    compile(&GROUPS, filter)
+}
+
+/// [`sort_key_users`] for Groups.
+pub fn sort_key_groups(path: &AttrPath) -> Result<SqlWhere, ScimError> {
+    sort_key(&GROUPS, path)
+}
+
+/// A `sortBy` key: the expression, and whether it can be NULL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    pub key: SqlWhere,
+    pub nullable: bool,
 }
 
 /// [`compile_users`] for any table description.
@@ -457,16 +662,30 @@ impl TableDef {
                 kind: h.kind,
             });
         }
-        if let (Some(side), Some(sub)) = (self.side_table(r.attr, r), r.sub) {
-            if let Some(c) = side.columns.iter().find(|c| c.sub == sub.name) {
-                if c.sub == "value" {
+        if let Some(side) = self.side_table(r.attr, r) {
+            // The attribute itself (only `pr` reaches here) on a detached
+            // attribute: any row with a value.
+            let name = r.sub.map_or("value", |s| s.name);
+            let col = side.columns.iter().find(|c| c.sub == name);
+            match col {
+                Some(c) if side.detached || (r.sub.is_some() && c.sub == "value") => {
                     return Ok(Target {
                         label,
                         def,
                         access: Access::Side(side, c),
-                        kind: c.kind,
+                        kind: if r.sub.is_some() {
+                            c.kind
+                        } else {
+                            Kind::Opaque
+                        },
                     });
                 }
+                _ if side.detached => {
+                    return Err(format!(
+                        "filtering or sorting on '{label}' is not supported"
+                    ));
+                }
+                _ => {}
             }
         }
         if r.schema.is_none() {
@@ -685,8 +904,17 @@ impl Compiler<'_> {
                 if side_ok(side, inner) {
                     b.s("(").s(side.key).s(" IN (").s(side.select).s(" AND ");
                     self.filter(b, inner, &Scope::Side(side, r, label))?;
-                    b.s("))");
+                    b.s(side.tail).s("))");
                     return Ok(());
+                }
+                if side.detached {
+                    return Err(filter_err(
+                        format!(
+                            "'{label}[...]' can only test {} of '{label}'",
+                            side_names(side)
+                        ),
+                        col,
+                    ));
                 }
             }
             let target = self
@@ -778,7 +1006,7 @@ impl Compiler<'_> {
                 b.s("(");
                 self.side_open(b, side, false);
                 self.present_scalar(b, &Scalar::Col(c.expr));
-                b.s("))");
+                b.s(side.tail).s("))");
             }
         }
     }
@@ -809,14 +1037,14 @@ impl Compiler<'_> {
                 if op == CompareOp::Ne {
                     self.side_open(b, side, false);
                     self.present_scalar(b, &x);
-                    b.s(") AND ");
+                    b.s(side.tail).s(") AND ");
                     self.side_open(b, side, true);
                     self.cmp(b, &x, t.kind, CompareOp::Eq, lit);
                 } else {
                     self.side_open(b, side, false);
                     self.cmp(b, &x, t.kind, op, lit);
                 }
-                b.s("))");
+                b.s(side.tail).s("))");
             }
         }
     }
@@ -854,8 +1082,20 @@ impl Compiler<'_> {
                     (CompareOp::Gt | CompareOp::Ge, false) => CompareOp::Gt,
                     (_, false) => CompareOp::Le,
                 };
+                // A time range is told to the planner as selective: the
+                // usual question is "changed since <recently>", and without
+                // histograms SQLite would rather walk every row in seq order
+                // than the index. (`likelihood` is only a hint; the
+                // comparison still uses the index.)
+                let hint = op.is_ordering();
+                if hint {
+                    b.s("likelihood(");
+                }
                 self.emit(b, x);
                 b.s(op_sql(op)).text_param(text);
+                if hint {
+                    b.s(", 0.01)");
+                }
             }
             (Kind::JsonTime, Lit::Time(text, _)) => {
                 b.s("julianday(");
@@ -1000,7 +1240,17 @@ fn side_ok(side: &SideTable, f: &Filter) -> bool {
             }
         }
     }
-    leaves_ok(side, f) && needs_value(f)
+    leaves_ok(side, f) && (side.detached || needs_value(f))
+}
+
+/// "'value' or 'type'": the sub-attributes a side table answers.
+fn side_names(side: &SideTable) -> String {
+    let names: Vec<String> = side
+        .columns
+        .iter()
+        .map(|c| format!("'{}'", c.sub))
+        .collect();
+    names.join(" or ")
 }
 
 /// Checks the operator against the attribute's type and converts the literal.
@@ -1089,6 +1339,11 @@ fn coerce(t: &Target, op: CompareOp, lit: &Literal) -> Result<Lit, String> {
 
 /// [`sort_key_users`] for any table description.
 pub fn sort_key(table: &TableDef, path: &AttrPath) -> Result<SqlWhere, ScimError> {
+    sort_spec(table, path).map(|k| k.key)
+}
+
+/// [`sort_key`] with what the caller needs to order by it efficiently.
+pub fn sort_spec(table: &TableDef, path: &AttrPath) -> Result<SortKey, ScimError> {
     let label = label_of(path);
     let bad = |d: String| ScimError::invalid_value(d);
     let mut r = crate::scim::schema::resolve(table.rt, path)
@@ -1109,14 +1364,20 @@ pub fn sort_key(table: &TableDef, path: &AttrPath) -> Result<SqlWhere, ScimError
         }
     }
     let mut b = Sql::default();
+    fn done(b: Sql, nullable: bool) -> Result<SortKey, ScimError> {
+        Ok(SortKey {
+            key: b.finish(),
+            nullable,
+        })
+    }
     if let Some(h) = table.hot_column(&r) {
         b.s(h.sort);
-        return Ok(b.finish());
+        return done(b, h.nullable);
     }
     if let Some(side) = table.side_table(r.attr, &r) {
         if r.sub.is_some_and(|s| s.name == "value") {
             b.s(side.sort);
-            return Ok(b.finish());
+            return done(b, true);
         }
     }
     let target = table.target(&r, label).map_err(bad)?;
@@ -1164,7 +1425,7 @@ pub fn sort_key(table: &TableDef, path: &AttrPath) -> Result<SqlWhere, ScimError
             b.s(side.sort);
         }
     }
-    Ok(b.finish())
+    done(b, true)
 }
 
 // ------------------------------------------------------------ tests
@@ -1346,7 +1607,37 @@ mod tests {
         for u in users() {
             insert(&conn, &u);
         }
+        // Users u1..U4 have seqs 1..4, u1b 5. g2 is a member of g1, so U4 is
+        // in g1 indirectly.
+        conn.execute_batch(
+            r#"INSERT INTO scim_group(seq, integration_id, id, display_name, external_id, created, last_modified, resource) VALUES
+                 (1, 'int_a', 'g1', 'Admins', 'gx-1', '2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z', '{"displayName":"Admins","externalId":"gx-1"}'),
+                 (2, 'int_a', 'g2', 'Staff', NULL, '2026-01-01T00:00:00.000Z', '2026-01-03T00:00:00.000Z', '{"displayName":"Staff"}'),
+                 (3, 'int_a', 'g3', 'admins', NULL, '2026-01-01T00:00:00.000Z', '2026-01-04T00:00:00.000Z', '{"displayName":"admins"}'),
+                 (4, 'int_b', 'g1b', 'Admins', NULL, '2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z', '{"displayName":"Admins"}');
+               INSERT INTO membership(group_seq, member_user_seq, member_group_seq) VALUES
+                 (1, 1, NULL), (1, NULL, 2), (2, 4, NULL), (4, 5, NULL);"#,
+        )
+        .unwrap();
         conn
+    }
+
+    fn group_ids(conn: &Connection, filter: &str) -> Vec<String> {
+        let f = parse(filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
+        let w = compile_groups(&f).unwrap_or_else(|e| panic!("{filter}: {e}"));
+        let sql = format!(
+            "SELECT g.id FROM scim_group g WHERE g.integration_id = ?1 AND ({}) ORDER BY g.seq",
+            w.sql
+        );
+        let mut stmt = conn
+            .prepare(&sql)
+            .unwrap_or_else(|e| panic!("{filter}: {e}\n{sql}"));
+        let mut params = vec![SqlValue::Text("int_a".into())];
+        params.extend(w.params.iter().cloned());
+        let rows = stmt
+            .query_map(params_from_iter(params), |r| r.get::<_, String>(0))
+            .unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
     }
 
     fn query(w: &SqlWhere) -> String {
@@ -1638,9 +1929,75 @@ mod tests {
                 (r#"manager.displayName eq "boss""#, &["u1"]),
                 (r#"nickName eq "x""#, &[]),
                 ("nickName eq null", &["u1", "u2", "u3", "U4"]),
-                (r#"groups.value eq "g1""#, &[]),
             ],
         );
+    }
+
+    #[test]
+    fn user_groups_come_from_the_membership_table_with_nesting() {
+        let c = db();
+        check(
+            &c,
+            &[
+                (r#"groups.value eq "g1""#, &["u1", "U4"]),
+                (r#"groups eq "g2""#, &["U4"]),
+                (r#"groups.value eq "G1""#, &[]),
+                (r#"groups.value ne "g2""#, &["u1"]),
+                (r#"groups.display eq "STAFF""#, &["U4"]),
+                (r#"groups[display sw "adm"]"#, &["u1", "U4"]),
+                ("groups pr", &["u1", "U4"]),
+                ("not (groups pr)", &["u2", "u3"]),
+                (r#"groups.value eq "g1b""#, &[]),
+            ],
+        );
+        assert!(err(r#"groups.type eq "direct""#).contains("groups.type"));
+        assert!(err(r#"groups[type eq "direct"]"#).contains("'value' or 'display'"));
+    }
+
+    #[test]
+    fn group_filters() {
+        let c = db();
+        let cases: &[(&str, &[&str])] = &[
+            (r#"displayName eq "ADMINS""#, &["g1", "g3"]),
+            (r#"displayName sw "st""#, &["g2"]),
+            (r#"externalId eq "gx-1""#, &["g1"]),
+            (r#"externalId eq "GX-1""#, &[]),
+            (r#"id eq "g2""#, &["g2"]),
+            (r#"members.value eq "u1""#, &["g1"]),
+            (r#"members.value eq "g2""#, &["g1"]),
+            (r#"members eq "U4""#, &["g2"]),
+            (r#"members.value eq "u1b""#, &[]),
+            (r#"members[type eq "group"]"#, &["g1"]),
+            (r#"members[type eq "User" and value eq "U4"]"#, &["g2"]),
+            (r#"members.type eq "user""#, &["g1", "g2"]),
+            ("members pr", &["g1", "g2"]),
+            ("not (members pr)", &["g3"]),
+            (
+                r#"meta.lastModified gt "2026-01-02T00:00:00Z""#,
+                &["g2", "g3"],
+            ),
+            (r#"meta.resourceType eq "Group""#, &["g1", "g2", "g3"]),
+            (
+                r#"displayName eq "Admins" and members.value eq "u1""#,
+                &["g1"],
+            ),
+        ];
+        for (filter, want) in cases {
+            assert_eq!(group_ids(&c, filter), *want, "filter: {filter}");
+        }
+        for (bad, needle) in [
+            (r#"userName eq "x""#, "userName"),
+            (r#"members.display eq "x""#, "members.display"),
+            (r#"members[display eq "x"]"#, "'value' or 'type'"),
+            (r#"members gt "x""#, "members"),
+        ] {
+            let e = compile_groups(&parse(bad).unwrap()).expect_err(bad);
+            assert_eq!(
+                e.scim_type,
+                Some(crate::scim::error::ScimType::InvalidFilter)
+            );
+            assert!(e.detail.contains(needle), "{bad}: {}", e.detail);
+        }
     }
 
     #[test]
@@ -1771,6 +2128,110 @@ mod tests {
                 p.contains(&format!("USING INDEX {index}"))
                     || p.contains(&format!("USING COVERING INDEX {index}")),
                 "{filter}{tail}: expected {index}\n{p}"
+            );
+        }
+    }
+
+    fn assert_group_indexed(c: &Connection, filter: &str, index: &str) {
+        let w = compile_groups(&parse(filter).unwrap()).unwrap();
+        for tail in ["", " ORDER BY g.seq LIMIT 100"] {
+            let sql = format!(
+                "SELECT g.id FROM scim_group g WHERE g.integration_id = ?1 AND ({}){tail}",
+                w.sql
+            );
+            let p = plan(c, &sql, &w.params);
+            let miss = p.lines().any(|l| {
+                l.starts_with("SCAN g")
+                    || l.starts_with("SCAN s")
+                    || l.starts_with("SCAN m")
+                    || (l.starts_with("SEARCH g") && l.ends_with("(integration_id=?)"))
+            });
+            assert!(!miss, "{filter}{tail}: reads every group\n{p}");
+            assert!(
+                p.contains(&format!("INDEX {index}")),
+                "{filter}{tail}: expected {index}\n{p}"
+            );
+        }
+    }
+
+    /// Adds 20 000 users (with emails), 200 groups and their memberships to
+    /// `int_a`, then `ANALYZE`: statistics shaped like a real deployment's
+    /// (one integration holding everything, ids and names unique).
+    fn large_stats(c: &Connection) {
+        c.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+             INSERT INTO scim_user(integration_id, id, user_name, user_name_fold, external_id,
+                 primary_email, display_name, active, created, last_modified, resource)
+             SELECT 'int_a', 'x' || i, 'user' || i, 'user' || i, 'ext' || i,
+                 'user' || i || '@example.com', 'User ' || (i % 5000), i % 2,
+                 '2026-01-01T00:00:00.000Z', printf('2026-01-%02dT00:00:00.000Z', i % 28 + 1), '{}'
+             FROM n;
+             INSERT INTO scim_user_email(user_seq, integration_id, value_fold, type, is_primary)
+             SELECT seq, integration_id, primary_email, 'work', 1 FROM scim_user WHERE id LIKE 'x%';
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+             INSERT INTO scim_group(integration_id, id, display_name, external_id, created, last_modified, resource)
+             SELECT 'int_a', 'grp' || i, 'Group ' || i, 'gext' || i,
+                 '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '{}'
+             FROM n;
+             INSERT INTO membership(group_seq, member_user_seq)
+             SELECT g.seq, u.seq FROM scim_user u JOIN scim_group g
+               ON g.id = 'grp' || (u.seq % 200 + 1) WHERE u.id LIKE 'x%';
+             INSERT INTO membership(group_seq, member_group_seq)
+             SELECT g.seq, h.seq FROM scim_group g JOIN scim_group h
+               ON h.id = 'grp' || (substr(g.id, 4) + 100) WHERE g.id LIKE 'grp%' AND substr(g.id, 4) <= 100;
+             ANALYZE;",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn group_hot_eq_filters_use_their_index() {
+        for analyzed in [false, true] {
+            let c = db();
+            if analyzed {
+                large_stats(&c);
+            }
+            assert_group_indexed(&c, r#"displayName eq "Admins""#, "scim_group_display_name");
+            assert_group_indexed(&c, r#"externalId eq "gx-1""#, "scim_group_external_id");
+            assert_group_indexed(&c, r#"id eq "g1""#, "scim_group_id");
+            assert_group_indexed(&c, r#"members.value eq "u1""#, "scim_user_id");
+            assert_group_indexed(&c, r#"members.value eq "u1""#, "membership_by_user");
+            assert_group_indexed(&c, r#"members[value eq "g2"]"#, "membership_by_group");
+        }
+    }
+
+    #[test]
+    fn user_eq_filters_use_their_index_with_statistics() {
+        let c = db();
+        large_stats(&c);
+        for (filter, index) in [
+            (r#"userName eq "bjensen""#, "scim_user_name"),
+            (r#"externalId eq "ext-1""#, "scim_user_external_id"),
+            (
+                r#"userName eq "bjensen" or externalId eq "ext-1""#,
+                "scim_user_external_id",
+            ),
+            (r#"displayName eq "babs jensen""#, "scim_user_display_name"),
+            (
+                r#"emails.value eq "bjensen@example.com""#,
+                "scim_user_email_value",
+            ),
+            (r#"groups.value eq "g1""#, "scim_group_id"),
+            (
+                r#"meta.lastModified gt "2026-01-28T00:00:00Z""#,
+                "scim_user_last_modified",
+            ),
+        ] {
+            let w = compile_users(&parse(filter).unwrap()).unwrap();
+            let sql = format!(
+                "SELECT u.id FROM scim_user u WHERE u.integration_id = ?1 AND ({}) ORDER BY u.seq LIMIT 100",
+                w.sql
+            );
+            let p = plan(&c, &sql, &w.params);
+            assert!(p.contains(index), "{filter}: expected {index}\n{p}");
+            assert!(
+                !p.lines().any(|l| l.starts_with("SCAN u")),
+                "{filter}: scans\n{p}"
             );
         }
     }

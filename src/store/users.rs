@@ -6,7 +6,7 @@
 
 use super::audit::{self, Actor};
 use super::settings::{self, DeleteMode, Settings};
-use super::{entitlement, Result, StoreError};
+use super::{entitlement, search, sql_filter, Result, StoreError};
 use crate::scim::error::ScimError;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -134,7 +134,11 @@ fn check_emails_free(
 }
 
 /// A deprovisioned record that a new user with these columns revives.
-fn find_deprovisioned(conn: &Connection, integration_id: &str, cols: &Columns) -> Result<Option<(i64, String)>> {
+fn find_deprovisioned(
+    conn: &Connection,
+    integration_id: &str,
+    cols: &Columns,
+) -> Result<Option<(i64, String)>> {
     Ok(conn
         .prepare_cached(
             "SELECT seq, id FROM scim_user
@@ -142,9 +146,10 @@ fn find_deprovisioned(conn: &Connection, integration_id: &str, cols: &Columns) -
                AND (user_name_fold = ?2 OR (?3 IS NOT NULL AND external_id = ?3))
              ORDER BY user_name_fold = ?2 DESC LIMIT 1",
         )?
-        .query_row(params![integration_id, cols.user_name_fold, cols.external_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            params![integration_id, cols.user_name_fold, cols.external_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?)
 }
 
@@ -192,7 +197,16 @@ pub fn insert(
     let s = settings::get(conn, integration_id)?;
     let cols = columns(resource)?;
     if let Some((seq, old_id)) = find_deprovisioned(conn, integration_id, &cols)? {
-        return revive(conn, integration_id, seq, &old_id, resource, &cols, &s, actor);
+        return revive(
+            conn,
+            integration_id,
+            seq,
+            &old_id,
+            resource,
+            &cols,
+            &s,
+            actor,
+        );
     }
     check_user_name_free(conn, integration_id, &cols, None)?;
     check_emails_free(conn, integration_id, &cols, None, &s)?;
@@ -273,7 +287,14 @@ fn revive(
     )?;
     write_emails(conn, seq, integration_id, cols)?;
     entitlement::recompute_user(conn, integration_id, seq, s)?;
-    user_event(conn, actor, integration_id, id, cols, audit::USER_REACTIVATED)?;
+    user_event(
+        conn,
+        actor,
+        integration_id,
+        id,
+        cols,
+        audit::USER_REACTIVATED,
+    )?;
     Ok(StoredUser {
         id: id.to_string(),
         resource: resource.clone(),
@@ -452,11 +473,25 @@ pub fn delete(
                 "UPDATE scim_user SET deprovisioned = ?2, active = 0, resource = ?3,
                     last_modified = ?2, version = version + 1
                  WHERE seq = ?1",
-                params![current.seq, crate::clock::now_string(), serde_json::to_string(&resource)?],
+                params![
+                    current.seq,
+                    crate::clock::now_string(),
+                    serde_json::to_string(&resource)?
+                ],
             )?;
-            conn.execute("DELETE FROM membership WHERE member_user_seq = ?1", [current.seq])?;
+            conn.execute(
+                "DELETE FROM membership WHERE member_user_seq = ?1",
+                [current.seq],
+            )?;
             entitlement::recompute_user(conn, integration_id, current.seq, &s)?;
-            user_event(conn, actor, integration_id, id, &cols, audit::USER_DEACTIVATED)
+            user_event(
+                conn,
+                actor,
+                integration_id,
+                id,
+                &cols,
+                audit::USER_DEACTIVATED,
+            )
         }
     }
 }
@@ -482,7 +517,12 @@ fn bump_groups(conn: &Connection, group_seqs: &[i64]) -> Result<()> {
 }
 
 /// `scimd users purge`: removes deprovisioned records older than `before`.
-pub fn purge_deprovisioned(conn: &Connection, integration_id: &str, before: &str, actor: &Actor) -> Result<usize> {
+pub fn purge_deprovisioned(
+    conn: &Connection,
+    integration_id: &str,
+    before: &str,
+    actor: &Actor,
+) -> Result<usize> {
     super::integrations::get(conn, integration_id)?;
     let mut stmt = conn.prepare(
         "DELETE FROM scim_user WHERE integration_id = ?1 AND deprovisioned IS NOT NULL
@@ -490,7 +530,11 @@ pub fn purge_deprovisioned(conn: &Connection, integration_id: &str, before: &str
     )?;
     let gone = stmt
         .query_map(params![integration_id, before], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (id, user_name, external_id) in &gone {
@@ -510,34 +554,31 @@ pub fn purge_deprovisioned(conn: &Connection, integration_id: &str, before: &str
     Ok(gone.len())
 }
 
-/// One page in insertion order, and the exact total.
-pub fn list(
+/// One page of a SCIM query over the integration's live users (never the
+/// deprovisioned ones), and the exact total. See `store::search`.
+pub fn search(
     conn: &Connection,
     integration_id: &str,
-    offset: i64,
-    limit: i64,
-) -> Result<(i64, Vec<StoredUser>)> {
-    let total: i64 = conn.query_row(
-        "SELECT count(*) FROM scim_user WHERE integration_id = ?1 AND deprovisioned IS NULL",
-        [integration_id],
-        |r| r.get(0),
+    q: &search::Query,
+) -> Result<search::Page<StoredUser>> {
+    let page = search::run(
+        conn,
+        &sql_filter::USERS,
+        "u.id, u.resource, u.created, u.last_modified, u.version",
+        integration_id,
+        q,
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        },
     )?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, resource, created, last_modified, version FROM scim_user
-         WHERE integration_id = ?1 AND deprovisioned IS NULL ORDER BY seq LIMIT ?2 OFFSET ?3",
-    )?;
-    let rows = stmt.query_map(params![integration_id, limit, offset], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, i64>(4)?,
-        ))
-    })?;
-    let mut users = Vec::new();
-    for row in rows {
-        let (id, json, created, last_modified, version) = row?;
+    let mut users = Vec::with_capacity(page.items.len());
+    for (id, json, created, last_modified, version) in page.items {
         users.push(StoredUser {
             id,
             resource: serde_json::from_str(&json)?,
@@ -546,5 +587,54 @@ pub fn list(
             version,
         });
     }
-    Ok((total, users))
+    Ok(search::Page {
+        total: page.total,
+        items: users,
+        next: page.next,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn live_counter(conn: &Connection) -> (i64, i64) {
+        let kept: i64 = conn
+            .query_row(
+                "SELECT live FROM live_user_count WHERE integration_id = 'int_a'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let counted: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM scim_user WHERE integration_id = 'int_a' AND deprovisioned IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (kept, counted)
+    }
+
+    #[test]
+    fn live_user_counter_follows_every_lifecycle_step() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&conn).unwrap();
+        crate::store::integrations::create(&conn, "int_a", "a").unwrap();
+        let actor = Actor::scim("r");
+        let user =
+            |name: &str| json!({"schemas": [crate::scim::schema::USER_URN], "userName": name});
+        insert(&conn, "int_a", "u1", &user("one"), &actor).unwrap();
+        insert(&conn, "int_a", "u2", &user("two"), &actor).unwrap();
+        assert_eq!(live_counter(&conn), (2, 2));
+        delete(&conn, "int_a", "u1", None, &actor).unwrap(); // deprovisions (default mode)
+        assert_eq!(live_counter(&conn), (1, 1));
+        insert(&conn, "int_a", "u3", &user("ONE"), &actor).unwrap(); // revives u1
+        assert_eq!(live_counter(&conn), (2, 2));
+        conn.execute("UPDATE integration SET delete_mode = 'delete'", [])
+            .unwrap();
+        delete(&conn, "int_a", "u2", None, &actor).unwrap();
+        assert_eq!(live_counter(&conn), (1, 1));
+    }
 }
