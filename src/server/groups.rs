@@ -115,10 +115,22 @@ pub async fn get(
     Ok(single(ctx, 200, &group, &proj))
 }
 
-pub async fn replace(
+/// A change that PUT or PATCH applies inside the writer job (`server::ops`).
+type Change = fn(
+    &rusqlite::Connection,
+    &str,
+    &str,
+    &serde_json::Value,
+    Option<&str>,
+    &Actor,
+) -> crate::store::Result<StoredGroup>;
+
+/// PUT and PATCH differ only in the change they apply to the stored group.
+async fn change(
     ctx: &Ctx,
     req: Request<Incoming>,
     id: &str,
+    apply: Change,
 ) -> Result<Response<Body>, ScimError> {
     let proj = projection(ctx)?;
     let want_members = proj.includes(&GROUP_TYPE, "members");
@@ -131,8 +143,7 @@ pub async fn replace(
         .state
         .store
         .write(move |c| {
-            let group =
-                ops::replace_group(c, &integration, &key, &body, if_match.as_deref(), &actor)?;
+            let group = apply(c, &integration, &key, &body, if_match.as_deref(), &actor)?;
             reread(c, &integration, group, want_members)
         })
         .await
@@ -140,29 +151,20 @@ pub async fn replace(
     Ok(single(ctx, 200, &group, &proj))
 }
 
+pub async fn replace(
+    ctx: &Ctx,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Response<Body>, ScimError> {
+    change(ctx, req, id, ops::replace_group).await
+}
+
 pub async fn patch(
     ctx: &Ctx,
     req: Request<Incoming>,
     id: &str,
 ) -> Result<Response<Body>, ScimError> {
-    let proj = projection(ctx)?;
-    let want_members = proj.includes(&GROUP_TYPE, "members");
-    let if_match = header(&req, IF_MATCH).map(str::to_string);
-    let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
-    let integration = ctx.integration_id.clone();
-    let actor = Actor::scim(&ctx.request_id);
-    let key = id.to_string();
-    let group = ctx
-        .state
-        .store
-        .write(move |c| {
-            let group =
-                ops::patch_group(c, &integration, &key, &body, if_match.as_deref(), &actor)?;
-            reread(c, &integration, group, want_members)
-        })
-        .await
-        .map_err(from_store)?;
-    Ok(single(ctx, 200, &group, &proj))
+    change(ctx, req, id, ops::patch_group).await
 }
 
 pub async fn delete(

@@ -139,10 +139,22 @@ pub async fn get(
     Ok(single(ctx, 200, &shown, &proj))
 }
 
-pub async fn replace(
+/// A change that PUT or PATCH applies inside the writer job (`server::ops`).
+type Change = fn(
+    &rusqlite::Connection,
+    &str,
+    &str,
+    &serde_json::Value,
+    Option<&str>,
+    &Actor,
+) -> crate::store::Result<StoredUser>;
+
+/// PUT and PATCH differ only in the change they apply to the stored user.
+async fn change(
     ctx: &Ctx,
     req: Request<Incoming>,
     id: &str,
+    apply: Change,
 ) -> Result<Response<Body>, ScimError> {
     let proj = projection(ctx)?;
     let want_groups = proj.includes(&USER_TYPE, "groups");
@@ -155,8 +167,7 @@ pub async fn replace(
         .state
         .store
         .write(move |c| {
-            let user =
-                ops::replace_user(c, &integration, &key, &body, if_match.as_deref(), &actor)?;
+            let user = apply(c, &integration, &key, &body, if_match.as_deref(), &actor)?;
             with_groups(c, &integration, user, want_groups)
         })
         .await
@@ -164,28 +175,20 @@ pub async fn replace(
     Ok(single(ctx, 200, &shown, &proj))
 }
 
+pub async fn replace(
+    ctx: &Ctx,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Response<Body>, ScimError> {
+    change(ctx, req, id, ops::replace_user).await
+}
+
 pub async fn patch(
     ctx: &Ctx,
     req: Request<Incoming>,
     id: &str,
 ) -> Result<Response<Body>, ScimError> {
-    let proj = projection(ctx)?;
-    let want_groups = proj.includes(&USER_TYPE, "groups");
-    let if_match = header(&req, IF_MATCH).map(str::to_string);
-    let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
-    let integration = ctx.integration_id.clone();
-    let actor = Actor::scim(&ctx.request_id);
-    let key = id.to_string();
-    let shown = ctx
-        .state
-        .store
-        .write(move |c| {
-            let user = ops::patch_user(c, &integration, &key, &body, if_match.as_deref(), &actor)?;
-            with_groups(c, &integration, user, want_groups)
-        })
-        .await
-        .map_err(from_store)?;
-    Ok(single(ctx, 200, &shown, &proj))
+    change(ctx, req, id, ops::patch_user).await
 }
 
 pub async fn delete(
