@@ -6,8 +6,10 @@ use super::http::{self, Body};
 use super::query::Query;
 use super::router::{self, Endpoint, Kind};
 use super::state::AppState;
-use super::{bulk, discovery, groups, limits, netaddr, search, users};
+use super::users::UserView;
+use super::{bulk, discovery, limits, netaddr, resources, search};
 use crate::scim::error::ScimError;
+use crate::store::groups::StoredGroup;
 use crate::store::StoreError;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, HOST};
@@ -140,18 +142,21 @@ async fn dispatch(
         Endpoint::ResourceType(name) => discovery::resource_type(&ctx, &name),
         Endpoint::Schemas => Ok(discovery::schemas(&ctx)),
         Endpoint::Schema(urn) => discovery::schema(&ctx, &urn),
-        Endpoint::List(Kind::Users) => users::list(&ctx).await,
-        Endpoint::Get(Kind::Users, id) => users::get(&ctx, &req, &id).await,
-        Endpoint::Create(Kind::Users) => users::create(&ctx, req).await,
-        Endpoint::Replace(Kind::Users, id) => users::replace(&ctx, req, &id).await,
-        Endpoint::Delete(Kind::Users, id) => users::delete(&ctx, &req, &id).await,
-        Endpoint::Patch(Kind::Users, id) => users::patch(&ctx, req, &id).await,
-        Endpoint::List(Kind::Groups) => groups::list(&ctx).await,
-        Endpoint::Get(Kind::Groups, id) => groups::get(&ctx, &req, &id).await,
-        Endpoint::Create(Kind::Groups) => groups::create(&ctx, req).await,
-        Endpoint::Replace(Kind::Groups, id) => groups::replace(&ctx, req, &id).await,
-        Endpoint::Patch(Kind::Groups, id) => groups::patch(&ctx, req, &id).await,
-        Endpoint::Delete(Kind::Groups, id) => groups::delete(&ctx, &req, &id).await,
+        Endpoint::List(kind) => search::list(&ctx, kind).await,
+        Endpoint::Get(Kind::Users, id) => resources::get::<UserView>(&ctx, &req, &id).await,
+        Endpoint::Get(Kind::Groups, id) => resources::get::<StoredGroup>(&ctx, &req, &id).await,
+        Endpoint::Create(Kind::Users) => resources::create::<UserView>(&ctx, req).await,
+        Endpoint::Create(Kind::Groups) => resources::create::<StoredGroup>(&ctx, req).await,
+        Endpoint::Replace(Kind::Users, id) => resources::replace::<UserView>(&ctx, req, &id).await,
+        Endpoint::Replace(Kind::Groups, id) => {
+            resources::replace::<StoredGroup>(&ctx, req, &id).await
+        }
+        Endpoint::Patch(Kind::Users, id) => resources::patch::<UserView>(&ctx, req, &id).await,
+        Endpoint::Patch(Kind::Groups, id) => resources::patch::<StoredGroup>(&ctx, req, &id).await,
+        Endpoint::Delete(Kind::Users, id) => resources::delete::<UserView>(&ctx, &req, &id).await,
+        Endpoint::Delete(Kind::Groups, id) => {
+            resources::delete::<StoredGroup>(&ctx, &req, &id).await
+        }
         Endpoint::Bulk => bulk::handle(&ctx, req).await,
         Endpoint::Search(kind) => search::post(&ctx, req, Some(kind)).await,
         Endpoint::SearchAll => search::post(&ctx, req, None).await,

@@ -13,6 +13,7 @@ pub mod listener;
 pub mod netaddr;
 pub mod ops;
 pub mod query;
+pub mod resources;
 pub mod router;
 pub mod search;
 pub mod state;

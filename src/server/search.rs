@@ -123,7 +123,7 @@ fn parts(kind: Option<Kind>, search: &Search) -> Result<Vec<Part>, ScimError> {
 }
 
 enum Item {
-    User(users::Shown),
+    User(users::UserView),
     Group(StoredGroup),
 }
 
