@@ -173,3 +173,19 @@ CREATE TRIGGER live_user_count_deprovision AFTER UPDATE OF deprovisioned ON scim
     UPDATE live_user_count SET live = live + (CASE WHEN NEW.deprovisioned IS NULL THEN 1 ELSE -1 END)
         WHERE integration_id = NEW.integration_id;
 END;
+
+-- Deleting a group, or removing all its members, looks membership up by
+-- group alone, which the partial unique indexes of migration 1 cannot serve.
+-- Full unique indexes keep the same guarantee (NULLs never collide) and can.
+DROP INDEX membership_user;
+DROP INDEX membership_group;
+CREATE UNIQUE INDEX membership_user ON membership(group_seq, member_user_seq);
+CREATE UNIQUE INDEX membership_group ON membership(group_seq, member_group_seq);
+
+-- userName is unique among live users only: a deprovisioned record must not
+-- block an IdP from renaming a live user to its old name (the IdP cannot see
+-- it, so it could never resolve the 409). Revival still finds it by name.
+DROP INDEX scim_user_name;
+CREATE INDEX scim_user_name ON scim_user(integration_id, user_name_fold);
+CREATE UNIQUE INDEX scim_user_name_live ON scim_user(integration_id, user_name_fold)
+    WHERE deprovisioned IS NULL;

@@ -45,6 +45,19 @@ use serde_json::{Map, Value};
 /// Most operations accepted in one PATCH request (DESIGN principle 7).
 pub const MAX_OPERATIONS: usize = 1000;
 
+/// Most values one multi-valued attribute (other than `members`, which lives
+/// in a table) may hold or be patched with. Matching new values against old
+/// ones is pairwise, and the PATCH runs inside the single writer; without a
+/// bound one request of 40 000 emails held every integration's writes for
+/// half a minute.
+pub const MAX_MULTI_VALUES: usize = 1000;
+
+fn too_many_values(label: &str) -> ScimError {
+    ScimError::invalid_value(format!(
+        "'{label}' may hold at most {MAX_MULTI_VALUES} values"
+    ))
+}
+
 /// One requested change to a group's membership; memberships live in a table,
 /// not in the JSON, so the engine hands these to the store instead of editing
 /// a `members` array.
@@ -582,11 +595,17 @@ impl Engine<'_> {
                 return Ok(());
             }
         };
+        if new.len() > MAX_MULTI_VALUES {
+            return Err(too_many_values(&t.label));
+        }
         if op == Op::Replace {
             scope_mut(&mut self.doc, t.ext).insert(t.attr.name.to_string(), Value::Array(new));
             return Ok(());
         }
         let mut items = self.elements(t);
+        if items.len() + new.len() > MAX_MULTI_VALUES {
+            return Err(too_many_values(&t.label));
+        }
         let mut touched = Vec::new();
         for el in new {
             match items.iter().position(|e| same_element(t.attr, e, &el)) {
@@ -689,6 +708,9 @@ impl Engine<'_> {
                     let Some(Value::Array(sel)) = self.coerce(t, sel)? else {
                         return Ok(());
                     };
+                    if sel.len() > MAX_MULTI_VALUES {
+                        return Err(too_many_values(&t.label));
+                    }
                     let items: Vec<Value> = self
                         .elements(t)
                         .into_iter()
@@ -1738,6 +1760,18 @@ mod tests {
             "value": {"schemas": [ENT], "employeeNumber": "7"}}]});
         let out = apply(&USER_TYPE, &stored, &body).unwrap();
         assert_eq!(out.resource[ENT]["employeeNumber"], "7");
+    }
+
+    #[test]
+    fn adding_more_than_the_value_bound_is_invalid_value() {
+        let stored = json!({"schemas": [USER_URN], "userName": "a"});
+        let emails: Vec<Value> = (0..=MAX_MULTI_VALUES)
+            .map(|i| json!({"value": format!("u{i}@example.com")}))
+            .collect();
+        let body = json!({"Operations": [{"op": "add", "path": "emails", "value": emails}]});
+        let e = apply(&USER_TYPE, &stored, &body).unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+        assert!(e.detail.contains("at most 1000"), "{}", e.detail);
     }
 
     #[test]

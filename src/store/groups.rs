@@ -387,6 +387,19 @@ fn replace_members(
     Ok(changed)
 }
 
+/// Groups whose membership changed as a side effect (a member deleted) get a
+/// new version, so their ETags stay honest.
+pub(crate) fn bump_versions(conn: &Connection, group_seqs: &[i64]) -> Result<()> {
+    let now = crate::clock::now_string();
+    let mut stmt = conn.prepare_cached(
+        "UPDATE scim_group SET version = version + 1, last_modified = ?2 WHERE seq = ?1",
+    )?;
+    for seq in group_seqs {
+        stmt.execute(params![seq, now])?;
+    }
+    Ok(())
+}
+
 /// Splits the `members` array off a normalised group body.
 pub fn take_members(resource: &mut Value) -> Vec<MemberRef> {
     let members = resource
@@ -590,7 +603,27 @@ pub fn delete(
     check_if_match(if_match, current.group.version)?;
     let ext = external_id(&current.group.resource);
     let affected = entitlement::users_under_group(conn, current.seq)?;
+    // The groups this one was a member of lose a member: new version and an
+    // audit row each, as if it had been removed by PATCH.
+    let parents: Vec<(i64, String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT g.seq, g.id, g.external_id FROM membership m JOIN scim_group g ON g.seq = m.group_seq
+             WHERE m.member_group_seq = ?1",
+        )?
+        .query_map([current.seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
     conn.execute("DELETE FROM scim_group WHERE seq = ?1", [current.seq])?;
+    bump_versions(conn, &parents.iter().map(|p| p.0).collect::<Vec<_>>())?;
+    for (_, parent_id, parent_ext) in &parents {
+        let parent = Audit {
+            conn,
+            actor,
+            integration_id,
+            group_id: parent_id,
+            external_id: parent_ext.as_deref(),
+        };
+        parent.event(MEMBER_REMOVED, Some(id))?;
+    }
     recompute(conn, integration_id, affected)?;
     let audit = Audit {
         conn,

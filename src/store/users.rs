@@ -88,7 +88,8 @@ fn check_user_name_free(
 ) -> Result<()> {
     let taken: Option<i64> = conn
         .query_row(
-            "SELECT seq FROM scim_user WHERE integration_id = ?1 AND user_name_fold = ?2",
+            "SELECT seq FROM scim_user
+             WHERE integration_id = ?1 AND user_name_fold = ?2 AND deprovisioned IS NULL",
             params![integration_id, cols.user_name_fold],
             |r| r.get(0),
         )
@@ -458,7 +459,7 @@ pub fn delete(
     let s = settings::get(conn, integration_id)?;
     // Either way the user's memberships end; the groups' members changed.
     let groups = direct_groups(conn, current.seq)?;
-    bump_groups(conn, &groups)?;
+    super::groups::bump_versions(conn, &groups)?;
     match s.delete_mode {
         DeleteMode::Delete => {
             conn.execute("DELETE FROM scim_user WHERE seq = ?1", [current.seq])?;
@@ -502,18 +503,6 @@ fn direct_groups(conn: &Connection, user_seq: i64) -> Result<Vec<i64>> {
         .query_map([user_seq], |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<i64>>>()?;
     Ok(seqs)
-}
-
-/// A group whose membership changed gets a new version, so ETags stay honest.
-fn bump_groups(conn: &Connection, group_seqs: &[i64]) -> Result<()> {
-    let now = crate::clock::now_string();
-    let mut stmt = conn.prepare_cached(
-        "UPDATE scim_group SET version = version + 1, last_modified = ?2 WHERE seq = ?1",
-    )?;
-    for seq in group_seqs {
-        stmt.execute(params![seq, now])?;
-    }
-    Ok(())
 }
 
 /// `scimd users purge`: removes deprovisioned records older than `before`.

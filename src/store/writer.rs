@@ -95,7 +95,27 @@ fn run_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
             }
             continue;
         }
-        let completions: Vec<Completion> = batch.into_iter().map(|job| job(Some(&conn))).collect();
+        // A fatal error (disk full, I/O) can end the transaction inside a
+        // job; the jobs after it must not run outside one, and none of the
+        // batch may be reported as committed.
+        let mut broken = false;
+        let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+        for job in batch {
+            if broken {
+                completions.push(job(None));
+                continue;
+            }
+            completions.push(job(Some(&conn)));
+            broken = conn.is_autocommit();
+        }
+        if broken {
+            tracing::error!("a write job ended the transaction; the batch is rolled back");
+            let _ = conn.execute_batch("ROLLBACK");
+            for done in completions {
+                done(false);
+            }
+            continue;
+        }
         let committed = match conn.execute_batch("COMMIT") {
             Ok(()) => true,
             Err(e) => {

@@ -455,3 +455,33 @@ fn service_provider_config_advertises_patch_bulk_and_etag() {
     assert_eq!(r.body["bulk"]["supported"], true);
     assert_eq!(r.body["bulk"]["maxOperations"], 1000);
 }
+
+#[test]
+fn deleting_a_nested_group_gives_its_parent_a_new_version() {
+    let s = TestServer::start();
+    let child = group(&s, json!({"displayName": "Child"}));
+    let parent = group(
+        &s,
+        json!({"displayName": "Parent", "members": [{"value": id_of(&child), "type": "Group"}]}),
+    );
+    s.delete(&s.scim(&format!("/Groups/{}", id_of(&child))), s.token())
+        .expect(204);
+    let now = s.get(&s.scim(&format!("/Groups/{}", id_of(&parent))), s.token());
+    assert_ne!(now.body["meta"]["version"], parent["meta"]["version"]);
+    assert!(member_ids(&now.body).is_empty(), "{}", now.text);
+}
+
+#[test]
+fn patch_with_more_values_than_the_bound_is_refused() {
+    let s = TestServer::start();
+    let u = s.create_user(&user("many@example.com"));
+    let emails: Vec<Value> = (0..1001)
+        .map(|i| json!({"value": format!("e{i}@example.com")}))
+        .collect();
+    patch(
+        &s,
+        &s.scim(&format!("/Users/{}", id_of(&u))),
+        json!([{"op": "add", "path": "emails", "value": emails}]),
+    )
+    .expect_error(400, Some("invalidValue"));
+}

@@ -394,3 +394,19 @@ fn settings_show_defaults_in_snake_case() {
                "groups_as_roles": false, "pin_digits": 0, "rate_limit": 100, "rate_burst": 200})
     );
 }
+
+#[test]
+fn a_live_user_may_take_the_name_of_a_deprovisioned_one() {
+    let s = TestServer::start();
+    let alice = s.create_user(&user("alice@example.com"));
+    let bob = s.create_user(&user("bob@example.com"));
+    s.delete(&s.scim(&format!("/Users/{}", id_of(&alice))), s.token())
+        .expect(204);
+    let renamed = s.put_json(
+        &s.scim(&format!("/Users/{}", id_of(&bob))),
+        s.token(),
+        &user("Alice@example.com"),
+    );
+    renamed.expect(200);
+    assert_eq!(renamed.body["userName"], "Alice@example.com");
+}
