@@ -252,10 +252,10 @@ pub fn insert(
     })
 }
 
-/// Brings a deprovisioned record back with new attributes: same id, same
-/// local data (PIN), a new version.
-#[allow(clippy::too_many_arguments)]
-fn revive(
+/// Writes new attributes over an existing row (live, or deprovisioned and
+/// being revived): uniqueness checks, columns, a new version, emails and
+/// entitlement. The caller writes the audit events.
+fn rewrite(
     conn: &Connection,
     integration_id: &str,
     seq: i64,
@@ -263,7 +263,6 @@ fn revive(
     resource: &Value,
     cols: &Columns,
     s: &Settings,
-    actor: &Actor,
 ) -> Result<StoredUser> {
     check_user_name_free(conn, integration_id, cols, Some(seq))?;
     check_emails_free(conn, integration_id, cols, Some(seq), s)?;
@@ -288,6 +287,29 @@ fn revive(
     )?;
     write_emails(conn, seq, integration_id, cols)?;
     entitlement::recompute_user(conn, integration_id, seq, s)?;
+    Ok(StoredUser {
+        id: id.to_string(),
+        resource: resource.clone(),
+        created,
+        last_modified: now,
+        version,
+    })
+}
+
+/// Brings a deprovisioned record back with new attributes: same id, same
+/// local data (PIN), a new version.
+#[allow(clippy::too_many_arguments)]
+fn revive(
+    conn: &Connection,
+    integration_id: &str,
+    seq: i64,
+    id: &str,
+    resource: &Value,
+    cols: &Columns,
+    s: &Settings,
+    actor: &Actor,
+) -> Result<StoredUser> {
+    let user = rewrite(conn, integration_id, seq, id, resource, cols, s)?;
     user_event(
         conn,
         actor,
@@ -296,13 +318,7 @@ fn revive(
         cols,
         audit::USER_REACTIVATED,
     )?;
-    Ok(StoredUser {
-        id: id.to_string(),
-        resource: resource.clone(),
-        created,
-        last_modified: now,
-        version,
-    })
+    Ok(user)
 }
 
 struct Current {
@@ -393,30 +409,7 @@ pub fn replace(
     let s = settings::get(conn, integration_id)?;
     let old = columns(&current.user.resource)?;
     let cols = columns(resource)?;
-    check_user_name_free(conn, integration_id, &cols, Some(current.seq))?;
-    check_emails_free(conn, integration_id, &cols, Some(current.seq), &s)?;
-    let now = crate::clock::now_string();
-    let version = current.user.version + 1;
-    conn.execute(
-        "UPDATE scim_user SET user_name = ?2, user_name_fold = ?3, external_id = ?4,
-            primary_email = ?5, display_name = ?6, active = ?7, last_modified = ?8,
-            version = ?9, resource = ?10
-         WHERE seq = ?1",
-        params![
-            current.seq,
-            cols.user_name,
-            cols.user_name_fold,
-            cols.external_id,
-            cols.primary_email,
-            cols.display_name,
-            cols.active,
-            now,
-            version,
-            serde_json::to_string(resource)?,
-        ],
-    )?;
-    write_emails(conn, current.seq, integration_id, &cols)?;
-    entitlement::recompute_user(conn, integration_id, current.seq, &s)?;
+    let user = rewrite(conn, integration_id, current.seq, id, resource, &cols, &s)?;
     user_event(conn, actor, integration_id, id, &cols, audit::USER_UPDATED)?;
     if old.active && !cols.active {
         user_event(
@@ -437,13 +430,7 @@ pub fn replace(
             audit::USER_REACTIVATED,
         )?;
     }
-    Ok(StoredUser {
-        id: id.to_string(),
-        resource: resource.clone(),
-        created: current.user.created,
-        last_modified: now,
-        version,
-    })
+    Ok(user)
 }
 
 pub fn delete(
