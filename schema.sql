@@ -189,3 +189,13 @@ DROP INDEX scim_user_name;
 CREATE INDEX scim_user_name ON scim_user(integration_id, user_name_fold);
 CREATE UNIQUE INDEX scim_user_name_live ON scim_user(integration_id, user_name_fold)
     WHERE deprovisioned IS NULL;
+
+-- migration 3
+-- New per-integration rate defaults (issue 9): the token bucket is a generous
+-- ceiling (5000 requests/s, burst 10000), and fairness between integrations
+-- comes from each one's share of requests in flight. The column defaults of
+-- migration 1 cannot be altered in SQLite, so `integrations::create` writes
+-- the current defaults explicitly; rows still at the old defaults (100/200)
+-- move to the new ones.
+UPDATE integration SET rate_limit = 5000, rate_burst = 10000
+    WHERE rate_limit = 100 AND rate_burst = 200;

@@ -9,6 +9,7 @@
 //!
 //! `cargo run --release --bin scimd-bench -- filters [--users 1000000]`
 //! `cargo run --release --bin scimd-bench -- members`
+//! `cargo run --release --bin scimd-bench -- --connections 8 import`
 
 #[path = "scimd_bench/client.rs"]
 mod client;
@@ -16,6 +17,8 @@ mod client;
 mod database;
 #[path = "scimd_bench/filters.rs"]
 mod filters;
+#[path = "scimd_bench/import.rs"]
+mod import;
 #[path = "scimd_bench/measure.rs"]
 mod measure;
 #[path = "scimd_bench/members.rs"]
@@ -74,6 +77,13 @@ enum Command {
         #[arg(long, default_value_t = 110_000)]
         users: u64,
     },
+    /// An IdP's first import on default settings: creates, then paging
+    /// through them all; counts 429 answers (issue 9).
+    Import {
+        /// Users to create over HTTPS.
+        #[arg(long, default_value_t = 10_000)]
+        users: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -106,6 +116,7 @@ fn run(cli: Cli) -> Result<(), String> {
             cursor_seconds,
         } => run_filters(&workspace, &runtime, plan, users, cursor_seconds),
         Command::Members { users } => run_members(&workspace, &runtime, plan, users),
+        Command::Import { users } => run_import(&workspace, &runtime, plan, users),
     }
 }
 
@@ -343,5 +354,51 @@ fn run_members(
             show(rem99),
         );
     }
+    Ok(())
+}
+
+fn run_import(
+    workspace: &database::Workspace,
+    runtime: &tokio::runtime::Runtime,
+    plan: Plan,
+    users: u64,
+) -> Result<(), String> {
+    if workspace.db.exists() {
+        return Err(format!(
+            "{} exists: the import needs an empty database",
+            workspace.db.display()
+        ));
+    }
+    // An empty database: `serve` creates the integration with the default
+    // settings, exactly as a new install gets them.
+    let server = server::start(&workspace.db)?;
+    let (id, token) = server
+        .first_integration
+        .clone()
+        .ok_or("the server created no integration on the empty database")?;
+    let target = client::Target::new(server.addr, &server.fingerprint, &token, &id)?;
+    let results = runtime.block_on(import::run(&target, users.max(1), plan));
+    drop(server);
+    let facts = database::facts(&workspace.db, &id)?;
+    println!("scimd-bench import");
+    println!(
+        "database: {} (+ {} WAL), users: {}; client: {} keep-alive HTTPS/1.1 connections",
+        measure::human_bytes(facts.db_bytes),
+        measure::human_bytes(facts.wal_bytes),
+        facts.users,
+        plan.workers
+    );
+    println!();
+    measure::print_table(&results.rows);
+    println!();
+    println!(
+        "target 0 answers 429 on default settings: {} ({} answers 429; {} created at {:.0}/s, {} pages at {:.0}/s)",
+        verdict(results.throttled == 0),
+        results.throttled,
+        results.created.latencies.len(),
+        results.created.per_second(),
+        results.paged.latencies.len(),
+        results.paged.per_second(),
+    );
     Ok(())
 }

@@ -8,6 +8,8 @@ pub mod cursor;
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod intake;
+pub mod json;
 pub mod list;
 pub mod patch;
 pub mod path;

@@ -15,6 +15,8 @@
 
 use crate::scim::attrpath::AttrPath;
 use crate::scim::error::ScimError;
+use crate::scim::filter::{self, Filter};
+use crate::scim::path::parse_patch_path;
 use crate::scim::schema::{
     common_attributes, extension_by_urn, extension_for_path, resolve, AttrDef, ResourceType,
     Returned,
@@ -27,11 +29,14 @@ enum Target {
     /// A whole extension, by URN.
     Extension(&'static str),
     /// An attribute or sub-attribute; `ext` is the extension URN, `None` for
-    /// core and common attributes (both sit at the top level).
+    /// core and common attributes (both sit at the top level). `filter` is a
+    /// value filter (`emails[type eq "work"]`): only the elements it matches
+    /// are selected, or excluded.
     Attr {
         ext: Option<&'static str>,
         attr: &'static str,
         sub: Option<&'static str>,
+        filter: Option<Filter>,
     },
 }
 
@@ -154,11 +159,11 @@ impl Projection {
             Returned::Default | Returned::Request => {}
         }
         let inc = match &self.include {
-            Some(list) => pick(list, scope, def.name),
+            Some(list) => pick(list, scope, def.name, false),
             None if def.returned == Returned::Request => Pick::No,
             None => Pick::Whole,
         };
-        let exc = pick(&self.exclude, scope, def.name);
+        let exc = pick(&self.exclude, scope, def.name, true);
         if inc == Pick::No || exc == Pick::Whole {
             return None;
         }
@@ -187,6 +192,16 @@ impl Projection {
                 }
             },
         };
+        let (wanted, unwanted) = self.element_filters(scope, def.name);
+        let case_exact = |name: &str| def.sub(name).is_some_and(|s| s.case_exact);
+        let chosen = |item: &Value| {
+            wanted.as_ref().is_none_or(|fs| {
+                fs.iter()
+                    .any(|f| filter::matches_element(f, item, &case_exact))
+            }) && !unwanted
+                .iter()
+                .any(|f| filter::matches_element(f, item, &case_exact))
+        };
         let filter = |o: &Map<String, Value>| -> Option<Value> {
             if untouched && o.keys().all(|k| def.sub(k).is_some()) {
                 return Some(Value::Object(o.clone()));
@@ -203,6 +218,7 @@ impl Projection {
             Value::Array(items) => {
                 let kept: Vec<Value> = items
                     .iter()
+                    .filter(|item| chosen(item))
                     .filter_map(|item| match item {
                         Value::Object(o) => filter(o),
                         other => Some(other.clone()),
@@ -215,11 +231,93 @@ impl Projection {
     }
 }
 
+impl Projection {
+    /// The value filters that select elements of `attr` (None: every element)
+    /// and those that exclude elements of it.
+    fn element_filters(
+        &self,
+        scope: Option<&str>,
+        attr: &str,
+    ) -> (Option<Vec<&Filter>>, Vec<&Filter>) {
+        let of_attr = |list| filters_of(list, scope, attr);
+        let wanted = self.include.as_deref().map(of_attr).and_then(|fs| {
+            // One mention without a filter selects every element.
+            fs.iter()
+                .all(Option::is_some)
+                .then(|| fs.into_iter().flatten().collect())
+        });
+        let wanted = wanted.filter(|fs: &Vec<&Filter>| !fs.is_empty());
+        let unwanted = of_attr(&self.exclude).into_iter().flatten().collect();
+        (wanted, unwanted)
+    }
+}
+
+/// The value filters of the entries of `list` naming `attr` (None for an
+/// entry without one).
+fn filters_of<'t>(list: &'t [Target], scope: Option<&str>, attr: &str) -> Vec<Option<&'t Filter>> {
+    list.iter()
+        .filter_map(|t| match t {
+            Target::Attr {
+                ext,
+                attr: a,
+                filter,
+                ..
+            } if *ext == scope && *a == attr => Some(filter.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Splits a parameter list on the commas outside `[…]` and strings, so a
+/// value filter may hold commas and spaces.
+fn split_list(list: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0);
+    for (i, c) in list.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&list[start..]);
+    out.into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 fn targets(rt: &ResourceType, param: &str, list: &str) -> Result<Vec<Target>, ScimError> {
-    let paths = AttrPath::parse_list(list)
-        .map_err(|e| ScimError::invalid_value(format!("{param}: {}", e.detail)))?;
-    let mut out = Vec::with_capacity(paths.len());
-    for p in paths {
+    let bad = |e: ScimError| ScimError::invalid_value(format!("{param}: {}", e.detail));
+    let mut out = Vec::new();
+    for item in split_list(list) {
+        // `emails[type eq "work"]` and `emails[type eq "work"].value`: not in
+        // the RFC, but Microsoft's reference tests send them.
+        let (p, filter) = if item.contains('[') {
+            let parsed = parse_patch_path(item).map_err(bad)?;
+            let mut p = parsed.attr;
+            p.sub = parsed.sub;
+            (p, parsed.filter)
+        } else {
+            (
+                AttrPath::parse(item).map_err(|e| bad(ScimError::invalid_value(e)))?,
+                None,
+            )
+        };
         if let Some(ext) = extension_for_path(rt, &p) {
             out.push(Target::Extension(ext.id));
         } else if let Some(r) = resolve(rt, &p) {
@@ -227,18 +325,26 @@ fn targets(rt: &ResourceType, param: &str, list: &str) -> Result<Vec<Target>, Sc
                 ext: r.extension(rt),
                 attr: r.attr.name,
                 sub: r.sub.map(|s| s.name),
+                filter: filter.filter(|_| r.attr.multi_valued),
             });
         }
     }
     Ok(out)
 }
 
-fn pick(list: &[Target], scope: Option<&str>, attr: &str) -> Pick {
+/// `exclude` is true for `excludedAttributes`, where a filtered entry drops
+/// elements (see `element_filters`), not the attribute.
+fn pick(list: &[Target], scope: Option<&str>, attr: &str, exclude: bool) -> Pick {
     let mut subs = Vec::new();
     for t in list {
         match t {
             Target::Extension(urn) if scope == Some(*urn) => return Pick::Whole,
-            Target::Attr { ext, attr: a, sub } if *ext == scope && *a == attr => match sub {
+            Target::Attr {
+                ext,
+                attr: a,
+                sub,
+                filter,
+            } if *ext == scope && *a == attr && !(exclude && filter.is_some()) => match sub {
                 None => return Pick::Whole,
                 Some(s) => subs.push(*s),
             },
@@ -324,6 +430,62 @@ mod tests {
         let mut expected = stored_user();
         expected.as_object_mut().unwrap().remove("password");
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_value_filter_in_attributes_selects_matching_elements_only() {
+        let out = project(Some(r#"emails[type eq "work"]"#), None);
+        assert_eq!(
+            out["emails"],
+            json!([{"value": "b@example.com", "type": "work", "primary": true}])
+        );
+        assert!(out.get("userName").is_none());
+    }
+
+    #[test]
+    fn a_value_filter_with_a_sub_attribute_selects_that_sub_attribute() {
+        let out = project(Some(r#"userName,emails[type eq "work"].value"#), None);
+        assert_eq!(out["emails"], json!([{"value": "b@example.com"}]));
+        assert_eq!(out["userName"], "bjensen");
+    }
+
+    #[test]
+    fn a_value_filter_may_hold_commas_and_or() {
+        let out = project(Some(r#"emails[type eq "a,b" or type eq "home"]"#), None);
+        assert_eq!(
+            out["emails"],
+            json!([{"value": "b@home.example", "type": "home"}])
+        );
+    }
+
+    #[test]
+    fn the_attribute_named_without_a_filter_as_well_selects_every_element() {
+        let out = project(Some(r#"emails[type eq "work"],emails"#), None);
+        assert_eq!(out["emails"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn a_value_filter_in_excluded_attributes_drops_matching_elements_only() {
+        let out = project(None, Some(r#"emails[type eq "work"]"#));
+        assert_eq!(
+            out["emails"],
+            json!([{"value": "b@home.example", "type": "home"}])
+        );
+        assert_eq!(out["userName"], "bjensen");
+    }
+
+    #[test]
+    fn a_value_filter_matching_nothing_leaves_the_attribute_out() {
+        let out = project(Some(r#"emails[type eq "other"]"#), None);
+        assert!(out.get("emails").is_none());
+    }
+
+    #[test]
+    fn a_broken_value_filter_is_invalid_value_naming_the_parameter() {
+        let e = Projection::parse(&USER_TYPE, Some(r#"emails[type eq]"#), None).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+        assert!(e.detail.starts_with("attributes: "), "{}", e.detail);
     }
 
     #[test]

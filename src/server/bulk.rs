@@ -95,13 +95,15 @@ fn run_one(
 pub async fn handle(ctx: &Ctx, req: Request<Incoming>) -> Result<Response<Body>, ScimError> {
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
     let request = bulk::parse(&body, bulk::MAX_OPERATIONS)?;
+    // Ordering is pure work: done here, never on the writer thread.
+    let plan = bulk::order(&request.ops);
     let integration = ctx.integration_id.clone();
     let actor = Actor::scim(&ctx.request_id);
     let base = ctx.base_url.clone();
     let results = ctx
         .state
         .store
-        .write(move |c| Ok(run_all(c, &integration, &request, &actor, &base)))
+        .write(move |c| Ok(run_all(c, &integration, &request, plan, &actor, &base)))
         .await
         .map_err(from_store)?;
     Ok(json_response(
@@ -114,10 +116,10 @@ fn run_all(
     c: &Connection,
     integration: &str,
     request: &bulk::BulkRequest,
+    (order, unrunnable): (Vec<usize>, Vec<(usize, ScimError)>),
     actor: &Actor,
     base: &str,
 ) -> Vec<Value> {
-    let (order, unrunnable) = bulk::order(&request.ops);
     let mut results: Vec<Option<Value>> = vec![None; request.ops.len()];
     let mut errors = 0usize;
     let mut ids: HashMap<String, String> = HashMap::new();

@@ -7,13 +7,13 @@ use super::query::Query;
 use super::router::{self, Endpoint, Kind};
 use super::state::AppState;
 use super::users::UserView;
-use super::{bulk, discovery, limits, netaddr, resources, search};
+use super::{bulk, discovery, encoding, limits, netaddr, resources, search};
 use crate::scim::error::ScimError;
 use crate::store::groups::StoredGroup;
 use crate::store::StoreError;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, HOST};
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -52,7 +52,9 @@ pub async fn handle(
 ) -> Response<Body> {
     let request_id = crate::secret::new_request_id();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // A base URL pasted with a trailing slash gives `/scim/<id>//Users`.
+    let path = router::squeeze_slashes(req.uri().path());
+    let gzip_ok = encoding::accepts_gzip(req.headers());
     let client = netaddr::client_address(
         peer.ip(),
         req.headers()
@@ -70,7 +72,7 @@ pub async fn handle(
                 .headers()
                 .get(hyper::header::CONTENT_LENGTH)
                 .is_some_and(|v| v.as_bytes() != b"0"));
-    let result = dispatch(state.clone(), req, &request_id, client).await;
+    let result = dispatch(state.clone(), req, &path, &request_id, client).await;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => {
@@ -91,7 +93,7 @@ pub async fn handle(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
-    resp
+    encoding::finish(resp, gzip_ok, method == Method::HEAD).await
 }
 
 fn base_url(state: &AppState, req: &Request<Incoming>, integration_id: &str) -> String {
@@ -118,17 +120,24 @@ fn base_url(state: &AppState, req: &Request<Incoming>, integration_id: &str) -> 
 async fn dispatch(
     state: Arc<AppState>,
     req: Request<Incoming>,
+    path: &str,
     request_id: &str,
     client: IpAddr,
 ) -> Result<Response<Body>, ScimError> {
-    let path = req.uri().path().to_string();
-    let Some((integration_id, rest)) = router::split_integration(&path) else {
+    let Some((integration_id, rest)) = router::split_integration(path) else {
         return Err(ScimError::not_found(format!(
             "'{path}' is not a SCIM path; endpoints live under /scim/<integration-id>/"
         )));
     };
-    limits::admit(&state, req.headers(), integration_id, client).await?;
-    let endpoint = router::route(req.method(), rest)?;
+    // Held until the response is built: the request's place in its
+    // integration's fair share.
+    let _ticket = limits::admit(&state, req.headers(), integration_id, client).await?;
+    // HEAD is GET without the body, which `encoding::finish` drops.
+    let method = match req.method() {
+        &Method::HEAD => &Method::GET,
+        m => m,
+    };
+    let endpoint = router::route(method, rest)?;
     let ctx = Ctx {
         base_url: base_url(&state, &req, integration_id),
         integration_id: integration_id.to_string(),

@@ -105,54 +105,19 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Sc
     }
 }
 
-pub fn parse_json(bytes: &[u8]) -> Result<Value, ScimError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ScimError::invalid_syntax(
-            "request body is empty; a JSON object is required",
-        ));
-    }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ScimError::invalid_syntax(format!("request body is not valid JSON: {e}")))
-}
-
 /// A request header as text; a non-ASCII value counts as absent.
 pub fn header(req: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The detail of the refusal of a SCIM 1.x body.
-pub const SCIM_1_DETAIL: &str = "SCIM 1.1 is not supported; send SCIM 2.0";
-
-/// Refuses a body whose `schemas` names a SCIM 1.x URN
-/// (`urn:scim:schemas:core:1.0`, `urn:scim:schemas:extension:…`). A body
-/// without `schemas` is taken as SCIM 2.0.
-pub fn reject_scim_1(body: &Value) -> Result<(), ScimError> {
-    let is_1x = |v: &Value| {
-        v.as_str().is_some_and(|s| {
-            s.trim()
-                .get(..17)
-                .is_some_and(|p| p.eq_ignore_ascii_case("urn:scim:schemas:"))
-        })
-    };
-    let hit = match body.get("schemas") {
-        Some(Value::Array(items)) => items.iter().any(is_1x),
-        Some(v) => is_1x(v),
-        None => false,
-    };
-    if hit {
-        return Err(ScimError::invalid_syntax(SCIM_1_DETAIL)
-            .with_code(crate::scim::error::code::SCHEMA_MISMATCH));
-    }
-    Ok(())
-}
-
-/// Checks the content type, reads the bounded body, parses it as JSON and
-/// refuses SCIM 1.x bodies.
+/// Checks the content type, reads the bounded body, parses it as strict
+/// JSON and refuses bodies written for SCIM 1.x. Resource bodies get their
+/// own `schemas` check later, against their resource type.
 pub async fn read_json(req: Request<Incoming>, limit: usize) -> Result<Value, ScimError> {
     check_content_type(&req)?;
     let bytes = read_body(req, limit).await?;
-    let body = parse_json(&bytes)?;
-    reject_scim_1(&body)?;
+    let body = crate::scim::json::parse_body(&bytes)?;
+    crate::scim::intake::check_message_schemas(&body)?;
     Ok(body)
 }
 
@@ -167,39 +132,6 @@ pub fn with_etag(mut resp: Response<Body>, etag: &str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::error::code;
-    use serde_json::json;
-
-    #[test]
-    fn scim_1_bodies_are_refused_with_their_own_code() {
-        for body in [
-            json!({"schemas": ["urn:scim:schemas:core:1.0"], "userName": "a"}),
-            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:scim:schemas:extension:enterprise:1.0"]}),
-            json!({"schemas": "URN:SCIM:SCHEMAS:core:1.0"}),
-        ] {
-            let e = reject_scim_1(&body).unwrap_err();
-            assert_eq!(e.status, 400);
-            assert_eq!(
-                e.scim_type,
-                Some(crate::scim::error::ScimType::InvalidSyntax)
-            );
-            assert_eq!(e.detail, SCIM_1_DETAIL);
-            assert_eq!(e.audit_code(), Some(code::SCHEMA_MISMATCH));
-        }
-    }
-
-    #[test]
-    fn scim_2_and_schemaless_bodies_pass() {
-        for body in [
-            json!({"userName": "a"}),
-            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]}),
-            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}),
-            json!({"schemas": []}),
-            json!([1, 2]),
-        ] {
-            assert!(reject_scim_1(&body).is_ok(), "{body}");
-        }
-    }
 
     #[test]
     fn retry_after_becomes_a_header() {

@@ -27,6 +27,12 @@ pub const AUTH_TRACKED_MAX: usize = 4096;
 /// Integrations tracked by the limiter at most (they exist only after a
 /// successful authentication, so this is never reached in practice).
 const RATE_TRACKED_MAX: usize = 4096;
+/// Requests of one integration in flight at most, even when it is alone:
+/// far more than an IdP uses (8 connections is a busy one), few enough that
+/// the readers and the writer queue are never all one integration's.
+pub const INFLIGHT_MAX: usize = 64;
+/// Under contention each integration keeps at least this many in flight.
+pub const FAIR_SHARE_MIN: usize = 8;
 /// Longest `detail` kept in a rejection row.
 const DETAIL_MAX: usize = 300;
 
@@ -154,6 +160,56 @@ impl AuthThrottle {
     }
 }
 
+/// How many requests an integration may have in flight while `others`
+/// other integrations have requests in flight too: all of `INFLIGHT_MAX`
+/// alone, an equal share of it under contention, never below
+/// `FAIR_SHARE_MIN`.
+pub fn fair_share(others: usize) -> usize {
+    (INFLIGHT_MAX / (others + 1)).max(FAIR_SHARE_MIN)
+}
+
+/// Requests in flight per integration, past authentication.
+#[derive(Debug, Default)]
+struct InFlight {
+    by_integration: HashMap<String, usize>,
+}
+
+impl InFlight {
+    /// Counts one more request for `id`, or says why not.
+    fn enter(&mut self, id: &str) -> Result<(), (usize, usize)> {
+        let mine = self.by_integration.get(id).copied().unwrap_or(0);
+        let others = self.by_integration.len() - usize::from(mine > 0);
+        let share = fair_share(others);
+        if mine >= share {
+            return Err((mine, others));
+        }
+        *self.by_integration.entry(id.to_string()).or_insert(0) += 1;
+        Ok(())
+    }
+
+    fn leave(&mut self, id: &str) {
+        if let Some(n) = self.by_integration.get_mut(id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.by_integration.remove(id);
+            }
+        }
+    }
+}
+
+/// An admitted request's place in its integration's share; given back when
+/// the request ends, however it ends.
+pub struct Ticket {
+    state: Arc<AppState>,
+    integration_id: String,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        lock(&self.state.guard.inflight).leave(&self.integration_id);
+    }
+}
+
 #[derive(Debug)]
 struct Rate {
     bucket: TokenBucket,
@@ -168,6 +224,7 @@ struct Rate {
 pub struct Guard {
     rates: Mutex<HashMap<String, Rate>>,
     auth: Mutex<AuthThrottle>,
+    inflight: Mutex<InFlight>,
 }
 
 impl Default for Guard {
@@ -179,6 +236,7 @@ impl Default for Guard {
                 AUTH_FAILURES_ALLOWED,
                 AUTH_WINDOW,
             )),
+            inflight: Mutex::new(InFlight::default()),
         }
     }
 }
@@ -261,15 +319,16 @@ impl Guard {
 }
 
 /// Authenticates the request for `integration_id`, then applies the rate
-/// limits. A failed authentication from an address over its allowance is a
-/// 429 instead of a 401; a valid token is never refused by that rule, only
-/// by the integration's own bucket.
+/// limits: the integration's fair share of requests in flight, then its
+/// token bucket. A failed authentication from an address over its allowance
+/// is a 429 instead of a 401; a valid token is never refused by that rule,
+/// only by the integration's own limits.
 pub async fn admit(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     integration_id: &str,
     client: IpAddr,
-) -> Result<(), ScimError> {
+) -> Result<Ticket, ScimError> {
     if let Err(e) = auth::authenticate(state, headers, integration_id).await {
         if e.status == 401 {
             if let Some(secs) = state.guard.auth_failed(client, Instant::now()) {
@@ -281,7 +340,21 @@ pub async fn admit(
         }
         return Err(e);
     }
-    state.guard.take(state, integration_id).await
+    let entered = lock(&state.guard.inflight).enter(integration_id);
+    if let Err((mine, others)) = entered {
+        return Err(ScimError::too_many_requests(
+            format!(
+                "this integration already has {mine} requests in flight, its fair share while {others} other integration(s) are busy; retry in 1 s"
+            ),
+            1,
+        ));
+    }
+    let ticket = Ticket {
+        state: state.clone(),
+        integration_id: integration_id.to_string(),
+    };
+    state.guard.take(state, integration_id).await?;
+    Ok(ticket)
 }
 
 /// Keeps at most `DETAIL_MAX` characters.
@@ -430,6 +503,45 @@ mod tests {
         let late = at(t0, 120_000);
         t.failed(ip("10.0.0.9"), late);
         assert_eq!(t.tracked(), 1);
+    }
+
+    #[test]
+    fn an_integration_alone_may_use_the_whole_in_flight_allowance() {
+        let mut f = InFlight::default();
+        for _ in 0..INFLIGHT_MAX {
+            assert!(f.enter("a").is_ok());
+        }
+        assert_eq!(f.enter("a"), Err((INFLIGHT_MAX, 0)));
+    }
+
+    #[test]
+    fn under_contention_each_integration_gets_an_equal_share() {
+        let mut f = InFlight::default();
+        for _ in 0..INFLIGHT_MAX / 2 {
+            assert!(f.enter("a").is_ok());
+        }
+        // b arrives while a is busy: b is admitted, a is held to half.
+        assert!(f.enter("b").is_ok());
+        assert_eq!(f.enter("a"), Err((INFLIGHT_MAX / 2, 1)));
+        // When b is done, a may grow again.
+        f.leave("b");
+        assert!(f.enter("a").is_ok());
+    }
+
+    #[test]
+    fn the_share_never_drops_below_the_floor() {
+        assert_eq!(fair_share(0), INFLIGHT_MAX);
+        assert_eq!(fair_share(1), INFLIGHT_MAX / 2);
+        assert_eq!(fair_share(1000), FAIR_SHARE_MIN);
+    }
+
+    #[test]
+    fn leaving_forgets_idle_integrations() {
+        let mut f = InFlight::default();
+        assert!(f.enter("a").is_ok());
+        f.leave("a");
+        f.leave("a");
+        assert!(f.by_integration.is_empty());
     }
 
     #[test]

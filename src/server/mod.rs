@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod bulk;
 pub mod discovery;
+pub mod encoding;
 pub mod groups;
 pub mod handler;
 pub mod http;

@@ -3,9 +3,11 @@
 //! single-resource handlers and Bulk both call these, inside a writer job, so
 //! a change means the same thing whichever way it arrives.
 
+use crate::scim::intake;
 use crate::scim::patch;
 use crate::scim::patch::MemberOp;
 use crate::scim::resource;
+use crate::scim::schema::ResourceType;
 use crate::scim::schema::{GROUP_TYPE, USER_TYPE};
 use crate::store::audit::Actor;
 use crate::store::groups::{self, StoredGroup};
@@ -14,13 +16,23 @@ use crate::store::Result;
 use rusqlite::Connection;
 use serde_json::Value;
 
+/// Reads a POST/PUT body through intake (schemas check, body dialects) and
+/// normalises it; the dialects seen are logged like PATCH's.
+fn normalize(rt: &ResourceType, body: &Value, integration: &str, actor: &Actor) -> Result<Value> {
+    let read = intake::read(rt, body)?;
+    for dialect in &read.dialects {
+        tracing::debug!(request_id = ?actor.request_id, %integration, dialect, "accepted an IdP body dialect");
+    }
+    Ok(resource::normalize(rt, &read.body)?)
+}
+
 pub fn create_user(
     c: &Connection,
     integration: &str,
     body: &Value,
     actor: &Actor,
 ) -> Result<StoredUser> {
-    let resource = resource::normalize(&USER_TYPE, body)?;
+    let resource = normalize(&USER_TYPE, body, integration, actor)?;
     users::insert(
         c,
         integration,
@@ -38,7 +50,7 @@ pub fn replace_user(
     if_match: Option<&str>,
     actor: &Actor,
 ) -> Result<StoredUser> {
-    let resource = resource::normalize(&USER_TYPE, body)?;
+    let resource = normalize(&USER_TYPE, body, integration, actor)?;
     let current = users::get(c, integration, id)?.ok_or_else(|| users::not_found(id))?;
     resource::check_immutable(&USER_TYPE, &current.resource, &resource)?;
     users::replace(c, integration, id, &resource, if_match, actor)
@@ -72,7 +84,7 @@ pub fn create_group(
     body: &Value,
     actor: &Actor,
 ) -> Result<StoredGroup> {
-    let mut resource = resource::normalize(&GROUP_TYPE, body)?;
+    let mut resource = normalize(&GROUP_TYPE, body, integration, actor)?;
     let members = groups::take_members(&mut resource);
     let id = crate::secret::new_resource_id();
     groups::insert(c, integration, &id, &resource, &members, actor)
@@ -86,7 +98,7 @@ pub fn replace_group(
     if_match: Option<&str>,
     actor: &Actor,
 ) -> Result<StoredGroup> {
-    let mut resource = resource::normalize(&GROUP_TYPE, body)?;
+    let mut resource = normalize(&GROUP_TYPE, body, integration, actor)?;
     let members = groups::take_members(&mut resource);
     let ops = [MemberOp::ReplaceAll(members)];
     groups::update(c, integration, id, &resource, &ops, if_match, actor)

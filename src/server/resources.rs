@@ -138,15 +138,29 @@ pub async fn get<T: Served>(
     Ok(single(ctx, 200, &item, &proj))
 }
 
+/// What a successful PUT or PATCH answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// 200 with the resource.
+    Resource,
+    /// 204 with only the ETag, unless `attributes`/`excludedAttributes` ask
+    /// for a body.
+    NoContentUnlessAsked,
+}
+
 /// PUT and PATCH differ only in the change they apply.
 async fn change<T: Served>(
     ctx: &Ctx,
     req: Request<Incoming>,
     id: &str,
     apply: Change<T>,
+    reply: Reply,
 ) -> Result<Response<Body>, ScimError> {
     let proj = projection::<T>(ctx)?;
-    let computed = proj.includes(T::RT, T::COMPUTED);
+    let asked =
+        ctx.query.get("attributes").is_some() || ctx.query.get("excludedAttributes").is_some();
+    let quiet = reply == Reply::NoContentUnlessAsked && !asked;
+    let computed = !quiet && proj.includes(T::RT, T::COMPUTED);
     let if_match = header(&req, IF_MATCH).map(str::to_string);
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
     let integration = ctx.integration_id.clone();
@@ -168,6 +182,12 @@ async fn change<T: Served>(
         })
         .await
         .map_err(from_store)?;
+    if quiet {
+        return Ok(with_etag(
+            http::empty_response(204),
+            &users::etag(item.version()),
+        ));
+    }
     Ok(single(ctx, 200, &item, &proj))
 }
 
@@ -176,7 +196,7 @@ pub async fn replace<T: Served>(
     req: Request<Incoming>,
     id: &str,
 ) -> Result<Response<Body>, ScimError> {
-    change::<T>(ctx, req, id, T::replace).await
+    change::<T>(ctx, req, id, T::replace, Reply::Resource).await
 }
 
 pub async fn patch<T: Served>(
@@ -184,7 +204,14 @@ pub async fn patch<T: Served>(
     req: Request<Incoming>,
     id: &str,
 ) -> Result<Response<Body>, ScimError> {
-    change::<T>(ctx, req, id, T::patch).await
+    // Group PATCH answers 204 as Entra documents: Okta follows every
+    // membership change with a rename, and echoing a large member list each
+    // time costs megabytes. A user PATCH keeps answering with the resource.
+    let reply = match T::KIND {
+        Kind::Groups => Reply::NoContentUnlessAsked,
+        Kind::Users => Reply::Resource,
+    };
+    change::<T>(ctx, req, id, T::patch, reply).await
 }
 
 pub async fn delete<T: Served>(

@@ -75,6 +75,18 @@ impl Endpoint {
     }
 }
 
+/// Collapses runs of `/` into one, so `/scim/<id>//Users` (a base URL pasted
+/// with a trailing slash) reaches `/Users`.
+pub fn squeeze_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Splits `/scim/<integration>/<rest>` into the integration id and the rest
 /// (without its leading slash). None when the path is not a SCIM path.
 pub fn split_integration(path: &str) -> Option<(&str, &str)> {
@@ -178,6 +190,16 @@ mod tests {
         assert_eq!(split_integration("/scim/int_a"), Some(("int_a", "")));
         assert_eq!(split_integration("/scim/"), None);
         assert_eq!(split_integration("/other"), None);
+    }
+
+    #[test]
+    fn repeated_slashes_collapse_to_one() {
+        assert_eq!(squeeze_slashes("/scim/int_a//Users"), "/scim/int_a/Users");
+        assert_eq!(
+            squeeze_slashes("//scim///int_a/Users//x/"),
+            "/scim/int_a/Users/x/"
+        );
+        assert_eq!(squeeze_slashes("/scim/int_a/Users"), "/scim/int_a/Users");
     }
 
     #[test]

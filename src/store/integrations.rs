@@ -18,9 +18,13 @@ pub struct Integration {
 
 pub fn create(conn: &Connection, id: &str, name: &str) -> Result<Integration> {
     let created = crate::clock::now_string();
+    // The rate defaults are written out: the column defaults of the first
+    // schema version are older ones (see migration 3).
+    let defaults = super::settings::Settings::default();
     conn.execute(
-        "INSERT INTO integration(id, name, created, enabled) VALUES (?1, ?2, ?3, 1)",
-        params![id, name, created],
+        "INSERT INTO integration(id, name, created, enabled, rate_limit, rate_burst)
+         VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+        params![id, name, created, defaults.rate_limit, defaults.rate_burst],
     )?;
     get(conn, id)
 }

@@ -55,8 +55,10 @@ impl Default for Settings {
             require_mapping: false,
             groups_as_roles: false,
             pin_digits: 0,
-            rate_limit: 100,
-            rate_burst: 200,
+            // A ceiling above what this server can write (see the README's
+            // Rate limits): fairness comes from the in-flight share.
+            rate_limit: 5000,
+            rate_burst: 10000,
         }
     }
 }

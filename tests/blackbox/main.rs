@@ -6,6 +6,7 @@
 mod harness;
 
 mod auth;
+mod bodies;
 mod cli;
 mod discovery;
 mod edge;

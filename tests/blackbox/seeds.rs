@@ -48,7 +48,7 @@ fn add_member(s: &TestServer, group: &str, member: &str) {
         s.token(),
         &json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": member}]}]}),
     )
-    .expect(200);
+    .expect(204);
 }
 
 #[test]
@@ -261,7 +261,7 @@ fn removing_a_member_removes_the_role() {
         s.token(),
         &json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", id_of(&u))}]}),
     )
-    .expect(200);
+    .expect(204);
     let list = members(&s);
     assert_eq!(
         member_named(&list, "leaver@example.com").unwrap()["roles"],
@@ -391,7 +391,7 @@ fn settings_show_defaults_in_snake_case() {
     assert_eq!(
         show["settings"],
         json!({"delete_mode": "deactivate", "unique_email": false, "require_mapping": false,
-               "groups_as_roles": false, "pin_digits": 0, "rate_limit": 100, "rate_burst": 200})
+               "groups_as_roles": false, "pin_digits": 0, "rate_limit": 5000, "rate_burst": 10000})
     );
 }
 

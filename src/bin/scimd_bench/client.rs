@@ -190,6 +190,14 @@ impl Call {
         }
     }
 
+    pub fn post(path: String, body: String) -> Call {
+        Call {
+            method: Method::POST,
+            path,
+            body: Some(body),
+        }
+    }
+
     pub fn patch(path: String, body: String) -> Call {
         Call {
             method: Method::PATCH,

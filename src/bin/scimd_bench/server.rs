@@ -18,6 +18,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub fingerprint: String,
     pub log: PathBuf,
+    /// On an empty database: the integration `serve` created, and its token.
+    pub first_integration: Option<(String, String)>,
 }
 
 impl Drop for Server {
@@ -85,7 +87,9 @@ pub fn start(db: &Path) -> Result<Server, String> {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         fingerprint: String::new(),
         log,
+        first_integration: None,
     };
+    let mut first_id = None;
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -106,7 +110,11 @@ pub fn start(db: &Path) -> Result<Server, String> {
                 ));
             }
         };
-        if let Some(f) = line.strip_prefix("certificate sha256 fingerprint: ") {
+        if let Some(rest) = line.strip_prefix("created integration ") {
+            first_id = rest.split_whitespace().next().map(str::to_string);
+        } else if let Some(token) = line.strip_prefix("token: ") {
+            server.first_integration = first_id.clone().map(|id| (id, token.trim().to_string()));
+        } else if let Some(f) = line.strip_prefix("certificate sha256 fingerprint: ") {
             server.fingerprint = f.trim().to_string();
         } else if let Some(rest) = line.strip_prefix("listening on https://") {
             server.addr = rest
