@@ -2084,6 +2084,30 @@ pub(crate) mod tests {
         }
 
         #[test]
+        fn sub_attribute_after_value_filter_parses_as_the_bracket_form(
+            path in arb_attr_path_no_sub(),
+            inner in arb_value_filter(),
+            (name, op, value) in (arb_name(), arb_op(), arb_literal()),
+        ) {
+            let op = if op.is_ordering() && matches!(value, Literal::Bool(_) | Literal::Null) {
+                CompareOp::Eq
+            } else {
+                op
+            };
+            let text = format!("{path}[{inner}].{name} {op} {value}");
+            let sub = Filter::Compare { path: AttrPath::simple(&name), op, value, col: 0 };
+            let want = Filter::ValuePath {
+                path,
+                filter: Box::new(Filter::And(Box::new(inner), Box::new(sub))),
+                col: 0,
+            };
+            prop_assume!(within_bounds(&want));
+            let got = parse(&text);
+            prop_assert_eq!(got.as_ref().ok(), Some(&want), "{}: {:?}", text, got);
+            prop_assert_eq!(parse(&want.to_string()).ok(), Some(want));
+        }
+
+        #[test]
         fn evaluator_never_panics(f in arb_value_filter(), v in any::<String>()) {
             let element = json!({"value": v, "type": "work", "primary": true, "n": 3});
             let _ = matches_element(&f, &element, &ci);
