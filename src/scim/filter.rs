@@ -4,9 +4,12 @@
 //! place filters run outside SQL (PATCH value filters on one element of a
 //! multi-valued attribute). Parsing is bounded in length, nesting and number of
 //! comparisons so no client input can exhaust the stack, and every error names
-//! the column at fault. Pure: no I/O; the SQL compiler lives in the store.
+//! the column at fault. Where an IdP breaks the grammar in a way that has one
+//! obvious meaning (see [`parse_with_dialects`]), the parser reads that
+//! meaning into the ordinary tree and reports the dialect by name.
+//! Pure: no I/O; the SQL compiler lives in the store.
 
-use crate::scim::attrpath::AttrPath;
+use crate::scim::attrpath::{is_attr_name, AttrPath};
 use crate::scim::error::ScimError;
 use serde_json::{Map, Number, Value};
 use std::cmp::Ordering;
@@ -237,10 +240,23 @@ fn write_operand(f: &mut fmt::Formatter<'_>, x: &Filter, bare: bool) -> fmt::Res
 /// Parses a `filter` query parameter (or search body field).
 /// Errors are 400 `invalidFilter` with a detail naming the column at fault.
 pub fn parse(input: &str) -> Result<Filter, ScimError> {
+    parse_with_dialects(input).map(|(f, _)| f)
+}
+
+/// [`parse`], also returning the short names of the IdP dialects the parser
+/// had to accept (each once, in the order met), for the caller to log:
+/// * `value_filter_sub_attribute`: Entra's `emails[type eq "work"].value eq "x"`,
+///   read as `emails[type eq "work" and value eq "x"]` (and `….value pr` as
+///   `emails[type eq "work" and value pr]`), so it compiles to the same SQL;
+/// * `unquoted_value`: a bare word as the value, `userName eq bjensen`, read as
+///   the string `"bjensen"`. Only a word that starts with a letter and is not
+///   `true`, `false`, `null`, `and`, `or` or `not` qualifies, so a missing
+///   value or a malformed number keeps its precise error.
+pub fn parse_with_dialects(input: &str) -> Result<(Filter, Vec<&'static str>), ScimError> {
     parse_filter(input).map_err(ScimError::invalid_filter)
 }
 
-fn parse_filter(input: &str) -> Result<Filter, String> {
+fn parse_filter(input: &str) -> Result<(Filter, Vec<&'static str>), String> {
     let len = check_length(input, "filter")?;
     let toks = tokenize(input)?;
     if toks.is_empty() {
@@ -251,7 +267,7 @@ fn parse_filter(input: &str) -> Result<Filter, String> {
     if let Some(t) = p.peek() {
         return Err(unexpected_at_top(t));
     }
-    Ok(f)
+    Ok((f, p.dialects))
 }
 
 /// Rejects over-long input before any other work; returns the length in chars.
@@ -462,7 +478,11 @@ pub(crate) struct Parser<'t> {
     pos: usize,
     end_col: usize,
     depth: usize,
+    /// Deepest `depth` reached since it was last reset; see `value_path`.
+    peak: usize,
     comparisons: usize,
+    /// IdP dialects accepted so far, each once.
+    pub(crate) dialects: Vec<&'static str>,
 }
 
 impl<'t> Parser<'t> {
@@ -473,7 +493,15 @@ impl<'t> Parser<'t> {
             pos: 0,
             end_col,
             depth: 0,
+            peak: 0,
             comparisons: 0,
+            dialects: Vec::new(),
+        }
+    }
+
+    fn dialect(&mut self, name: &'static str) {
+        if !self.dialects.contains(&name) {
+            self.dialects.push(name);
         }
     }
 
@@ -512,6 +540,7 @@ impl<'t> Parser<'t> {
 
     fn enter(&mut self, col: usize) -> Result<(), String> {
         self.depth += 1;
+        self.peak = self.peak.max(self.depth);
         if self.depth > MAX_DEPTH {
             Err(format!(
                 "filter nests deeper than {MAX_DEPTH} levels (at column {col})"
@@ -652,18 +681,14 @@ impl<'t> Parser<'t> {
     fn attr_expr(&mut self, word: &str, col: usize, inner: bool) -> Result<Filter, String> {
         let path = parse_attr_path(word, col)?;
         let word = shorten(word);
-        let Some(t) = self.peek() else {
-            return Err(format!(
-                "expected a comparison operator after '{word}' at column {}, found the end of the input",
-                self.end_col
-            ));
-        };
-        match &t.tok {
-            Tok::LBracket => {
+        match self.peek() {
+            Some(Token {
+                tok: Tok::LBracket,
+                col: open_col,
+            }) => {
                 if inner {
                     return Err(format!(
-                        "value filters cannot be nested: '[' at column {} is inside another value filter",
-                        t.col
+                        "value filters cannot be nested: '[' at column {open_col} is inside another value filter"
                     ));
                 }
                 if let Some(sub) = &path.sub {
@@ -671,24 +696,66 @@ impl<'t> Parser<'t> {
                         "a value filter '[' must follow an attribute without a sub-attribute, but '{word}' at column {col} has '.{sub}'"
                     ));
                 }
-                let filter = self.bracket()?;
-                if let Some(Token {
-                    tok: Tok::Word(w),
-                    col: sub_col,
-                }) = self.peek()
-                {
-                    if w.starts_with('.') {
-                        return Err(format!(
-                            "'{w}' at column {sub_col} follows a value filter; a filter cannot select a sub-attribute after ']' (put the comparison inside the brackets, e.g. emails[type eq \"work\" and value co \"@example.com\"])"
-                        ));
-                    }
-                }
-                Ok(Filter::ValuePath {
-                    path,
-                    filter: Box::new(filter),
-                    col,
-                })
+                self.value_path(path, col)
             }
+            _ => self.comparison(path, col, &word),
+        }
+    }
+
+    /// `path[valFilter]`, at the `[`, and Entra's `path[valFilter].sub OP
+    /// value` (or `.sub pr`), which is rewritten to `path[valFilter and sub OP
+    /// value]`: the same tree the bracket form gives, so it runs on the same
+    /// SQL, and the printer writes the bracket form.
+    fn value_path(&mut self, path: AttrPath, col: usize) -> Result<Filter, String> {
+        let outer_peak = self.peak;
+        self.peak = self.depth;
+        let filter = self.bracket()?;
+        let inner_peak = self.peak;
+        self.peak = outer_peak.max(inner_peak);
+        let filter = match self.peek() {
+            Some(Token {
+                tok: Tok::Word(w),
+                col: dot_col,
+            }) if w.starts_with('.') => {
+                let name = w.get(1..).unwrap_or_default();
+                let sub_col = dot_col + 1;
+                if !is_attr_name(name) {
+                    return Err(format!(
+                        "'{}' at column {sub_col} is not a valid sub-attribute name after a value filter",
+                        shorten(name)
+                    ));
+                }
+                // `(a or b) and sub …` prints one level deeper than the
+                // brackets were written; refuse what could not be read back.
+                if matches!(filter, Filter::Or(..)) && inner_peak + 1 > MAX_DEPTH {
+                    return Err(format!(
+                        "filter nests deeper than {MAX_DEPTH} levels (at column {sub_col})"
+                    ));
+                }
+                self.pos += 1;
+                let sub = self.comparison(AttrPath::simple(name), sub_col, &shorten(name))?;
+                self.dialect("value_filter_sub_attribute");
+                Filter::And(Box::new(filter), Box::new(sub))
+            }
+            _ => filter,
+        };
+        Ok(Filter::ValuePath {
+            path,
+            filter: Box::new(filter),
+            col,
+        })
+    }
+
+    /// `pr` or `compareOp value` after the attribute path `path` (written
+    /// `word`, at `col`).
+    fn comparison(&mut self, path: AttrPath, col: usize, word: &str) -> Result<Filter, String> {
+        let Some(t) = self.peek() else {
+            return Err(format!(
+                "expected a comparison operator after '{word}' at column {}, found the end of the input",
+                self.end_col
+            ));
+        };
+        match &t.tok {
             Tok::Word(op_word) if op_word.eq_ignore_ascii_case("pr") => {
                 self.pos += 1;
                 self.count_comparison(col)?;
@@ -748,6 +815,10 @@ impl<'t> Parser<'t> {
                 shorten(w),
                 t.col
             )),
+            Tok::Word(w) if is_bare_value(w) => {
+                self.dialect("unquoted_value");
+                Ok(Literal::Str(w.clone()))
+            }
             _ => Err(format!(
                 "expected a value ({expected}) after '{op}' at column {}, found {}",
                 t.col,
@@ -755,6 +826,16 @@ impl<'t> Parser<'t> {
             )),
         }
     }
+}
+
+/// A word read as an unquoted string value: it starts with a letter (so not
+/// a number, a quote or punctuation) and is no keyword that would make a
+/// broken filter parse as something else (`a eq and b pr`).
+fn is_bare_value(w: &str) -> bool {
+    w.starts_with(char::is_alphabetic)
+        && !["true", "false", "null", "and", "or", "not"]
+            .iter()
+            .any(|k| w.eq_ignore_ascii_case(k))
 }
 
 // ---------------------------------------------------------------- evaluator
@@ -1255,13 +1336,163 @@ pub(crate) mod tests {
         );
     }
 
+    fn dialects(s: &str) -> Vec<&'static str> {
+        parse_with_dialects(s)
+            .unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))
+            .1
+    }
+
     #[test]
-    fn value_path_followed_by_sub_attribute_is_rejected() {
-        let d = err(r#"emails[type eq "work"].value eq "x""#);
-        assert!(
-            d.starts_with("'.value' at column 23 follows a value filter; a filter cannot select a sub-attribute after ']'"),
-            "{d}"
+    fn sub_attribute_after_value_filter_is_read_as_the_bracket_form() {
+        let entra = r#"emails[type eq "work"].value eq "ana@example.com""#;
+        let bracket = r#"emails[type eq "work" and value eq "ana@example.com"]"#;
+        assert_eq!(p(entra), p(bracket));
+        assert_eq!(p(entra).to_string(), bracket);
+        assert_eq!(dialects(entra), ["value_filter_sub_attribute"]);
+        assert!(dialects(bracket).is_empty());
+    }
+
+    #[test]
+    fn present_sub_attribute_after_value_filter_is_read_as_the_bracket_form() {
+        assert_eq!(
+            p(r#"emails[type eq "work"].value pr"#),
+            vp(
+                "emails",
+                and(cmp("type", CompareOp::Eq, s("work")), pr("value"))
+            )
         );
+    }
+
+    #[test]
+    fn sub_attribute_after_an_or_value_filter_keeps_the_or_together() {
+        let f = p(r#"emails[type eq "work" or type eq "home"].value co "@x""#);
+        assert_eq!(
+            f,
+            vp(
+                "emails",
+                and(
+                    or(
+                        cmp("type", CompareOp::Eq, s("work")),
+                        cmp("type", CompareOp::Eq, s("home"))
+                    ),
+                    cmp("value", CompareOp::Co, s("@x"))
+                )
+            )
+        );
+        assert_eq!(
+            f.to_string(),
+            r#"emails[(type eq "work" or type eq "home") and value co "@x"]"#
+        );
+        assert_eq!(p(&f.to_string()), f);
+    }
+
+    #[test]
+    fn sub_attribute_after_value_filter_combines_with_logical_operators() {
+        assert_eq!(
+            p(r#"userName pr and emails[type eq "work"].value ew "@x" or title pr"#),
+            or(
+                and(
+                    pr("userName"),
+                    vp(
+                        "emails",
+                        and(
+                            cmp("type", CompareOp::Eq, s("work")),
+                            cmp("value", CompareOp::Ew, s("@x"))
+                        )
+                    )
+                ),
+                pr("title")
+            )
+        );
+    }
+
+    #[test]
+    fn sub_attribute_after_value_filter_needs_a_comparison() {
+        assert_eq!(
+            err(r#"emails[type eq "work"].value"#),
+            "expected a comparison operator after 'value' at column 29, found the end of the input"
+        );
+        assert_eq!(
+            err(r#"emails[type eq "work"].value "x""#),
+            "expected a comparison operator after 'value' at column 30, found a string"
+        );
+    }
+
+    #[test]
+    fn invalid_sub_attribute_after_value_filter_is_rejected() {
+        assert_eq!(
+            err(r#"emails[type eq "work"].1x eq "a""#),
+            "'1x' at column 24 is not a valid sub-attribute name after a value filter"
+        );
+        assert_eq!(
+            err(r#"emails[type eq "work"].value.x eq "a""#),
+            "'value.x' at column 24 is not a valid sub-attribute name after a value filter"
+        );
+        assert_eq!(
+            err(r#"emails[type eq "work"]. eq "a""#),
+            "'' at column 24 is not a valid sub-attribute name after a value filter"
+        );
+    }
+
+    #[test]
+    fn sub_attribute_after_value_filter_counts_against_the_bounds() {
+        let or_at_depth =
+            |n: usize| format!("x[{}a pr{} or b pr].c pr", "(".repeat(n), ")".repeat(n));
+        // The printed form adds a '(' around the or.
+        let ok = p(&or_at_depth(MAX_DEPTH - 2));
+        assert_eq!(p(&ok.to_string()), ok);
+        assert!(err(&or_at_depth(MAX_DEPTH - 1)).starts_with("filter nests deeper than 10 levels"));
+        let many = format!("x[{}].c pr", vec!["a pr"; MAX_COMPARISONS].join(" and "));
+        assert!(err(&many).starts_with("filter has more than 50 comparisons"));
+    }
+
+    #[test]
+    fn unquoted_word_is_a_string_value() {
+        assert_eq!(p("userName eq bjensen"), p(r#"userName eq "bjensen""#));
+        assert_eq!(p("userName sw O"), cmp("userName", CompareOp::Sw, s("O")));
+        assert_eq!(
+            p("userName eq bjensen@example.com and active eq true"),
+            and(
+                cmp("userName", CompareOp::Eq, s("bjensen@example.com")),
+                cmp("active", CompareOp::Eq, Literal::Bool(true))
+            )
+        );
+        assert_eq!(
+            p("emails[type eq work]"),
+            vp("emails", cmp("type", CompareOp::Eq, s("work")))
+        );
+        assert_eq!(dialects("userName eq bjensen"), ["unquoted_value"]);
+        assert_eq!(
+            p("userName eq bjensen").to_string(),
+            r#"userName eq "bjensen""#
+        );
+    }
+
+    #[test]
+    fn quoted_values_and_keywords_use_no_dialect() {
+        assert!(dialects(r#"userName eq "bjensen" and active eq True"#).is_empty());
+        assert!(dialects("a eq null or b gt 3").is_empty());
+    }
+
+    #[test]
+    fn unquoted_value_leaves_other_broken_values_refused() {
+        assert_eq!(
+            err("userName eq and b pr"),
+            "expected a value (a string in double quotes, a number, true, false or null) after 'eq' at column 13, found 'and'"
+        );
+        assert_eq!(
+            err("userName eq 'bjensen'"),
+            "strings must be in double quotes: found 'bjensen' at column 13"
+        );
+        assert_eq!(
+            err("userName eq bjensen and"),
+            "expected an attribute path, 'not' or '(' at column 24, found the end of the input"
+        );
+        assert_eq!(
+            err("userName eq b jensen"),
+            "expected 'and' or 'or' at column 15, found 'jensen'"
+        );
+        assert!(err("a eq 0x10").contains("not a valid JSON number"));
     }
 
     #[test]
@@ -1850,6 +2081,30 @@ pub(crate) mod tests {
             let text = f.to_string();
             let back = parse(&text);
             prop_assert_eq!(back.as_ref().ok(), Some(&f), "printed as {}: {:?}", text, back);
+        }
+
+        #[test]
+        fn sub_attribute_after_value_filter_parses_as_the_bracket_form(
+            path in arb_attr_path_no_sub(),
+            inner in arb_value_filter(),
+            (name, op, value) in (arb_name(), arb_op(), arb_literal()),
+        ) {
+            let op = if op.is_ordering() && matches!(value, Literal::Bool(_) | Literal::Null) {
+                CompareOp::Eq
+            } else {
+                op
+            };
+            let text = format!("{path}[{inner}].{name} {op} {value}");
+            let sub = Filter::Compare { path: AttrPath::simple(&name), op, value, col: 0 };
+            let want = Filter::ValuePath {
+                path,
+                filter: Box::new(Filter::And(Box::new(inner), Box::new(sub))),
+                col: 0,
+            };
+            prop_assume!(within_bounds(&want));
+            let got = parse(&text);
+            prop_assert_eq!(got.as_ref().ok(), Some(&want), "{}: {:?}", text, got);
+            prop_assert_eq!(parse(&want.to_string()).ok(), Some(want));
         }
 
         #[test]

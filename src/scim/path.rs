@@ -23,10 +23,18 @@ pub struct PatchPath {
 /// detail naming the problem and its column, including errors inside the
 /// bracketed filter.
 pub fn parse_patch_path(input: &str) -> Result<PatchPath, ScimError> {
+    parse_patch_path_with_dialects(input).map(|(p, _)| p)
+}
+
+/// [`parse_patch_path`], also returning the filter dialects accepted inside
+/// the brackets (see `filter::parse_with_dialects`), for the caller to log.
+pub fn parse_patch_path_with_dialects(
+    input: &str,
+) -> Result<(PatchPath, Vec<&'static str>), ScimError> {
     parse_path(input).map_err(ScimError::invalid_path)
 }
 
-fn parse_path(input: &str) -> Result<PatchPath, String> {
+fn parse_path(input: &str) -> Result<(PatchPath, Vec<&'static str>), String> {
     let len = filter::check_length(input, "path")?;
     let toks = filter::tokenize(input)?;
     let mut p = Parser::new(&toks, len + 1);
@@ -84,11 +92,14 @@ fn parse_path(input: &str) -> Result<PatchPath, String> {
             t.col
         ));
     }
-    Ok(PatchPath {
-        attr,
-        filter: value_filter,
-        sub,
-    })
+    Ok((
+        PatchPath {
+            attr,
+            filter: value_filter,
+            sub,
+        },
+        p.dialects,
+    ))
 }
 
 impl fmt::Display for PatchPath {
@@ -189,6 +200,15 @@ mod tests {
         assert_eq!(p.sub, None);
         let p = pp(r#"emails[type eq "work" and primary eq true]"#);
         assert!(matches!(p.filter, Some(Filter::And(..))));
+    }
+
+    #[test]
+    fn unquoted_value_in_the_filter_is_a_string_and_reported() {
+        let (p, dialects) = parse_patch_path_with_dialects("emails[type eq work].value").unwrap();
+        assert_eq!(p, pp(r#"emails[type eq "work"].value"#));
+        assert_eq!(dialects, ["unquoted_value"]);
+        let (_, dialects) = parse_patch_path_with_dialects(r#"emails[type eq "work"]"#).unwrap();
+        assert!(dialects.is_empty());
     }
 
     #[test]

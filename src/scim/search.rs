@@ -47,6 +47,8 @@ pub enum Pagination {
 #[derive(Debug, Clone)]
 pub struct Search {
     pub filter: Option<Filter>,
+    /// IdP dialects the filter parser accepted (`filter::parse_with_dialects`).
+    pub filter_dialects: Vec<&'static str>,
     pub sort_by: Option<AttrPath>,
     pub descending: bool,
     pub pagination: Pagination,
@@ -154,7 +156,13 @@ impl SearchParams {
         fn present(v: &Option<String>) -> Option<&str> {
             v.as_deref().map(str::trim).filter(|s| !s.is_empty())
         }
-        let filter = present(&self.filter).map(filter::parse).transpose()?;
+        let (filter, filter_dialects) = match present(&self.filter) {
+            Some(text) => {
+                let (f, dialects) = filter::parse_with_dialects(text)?;
+                (Some(f), dialects)
+            }
+            None => (None, Vec::new()),
+        };
         let sort_by = present(&self.sort_by)
             .map(|s| {
                 AttrPath::parse(s).map_err(|e| ScimError::invalid_value(format!("sortBy: {e}")))
@@ -193,6 +201,7 @@ impl SearchParams {
         };
         Ok(Search {
             filter,
+            filter_dialects,
             sort_by,
             descending,
             pagination,

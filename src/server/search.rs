@@ -283,6 +283,31 @@ fn read_by_cursor(
     Ok(found)
 }
 
+/// Logs at debug each IdP dialect the filter needed, as PATCH logs its own:
+/// those of the parser, and those only a type's schema recognises.
+fn log_dialects(ctx: &Ctx, search: &Search, parts: &[Part]) {
+    // Compiling again for the schema's dialects is only worth it when logged.
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let mut dialects = search.filter_dialects.clone();
+    if let Some(f) = &search.filter {
+        for part in parts.iter().filter(|p| p.searched) {
+            let (_, table) = type_of(part.kind);
+            if let Ok((_, more)) = sql_filter::compile_with_dialects(table, f) {
+                for d in more {
+                    if !dialects.contains(&d) {
+                        dialects.push(d);
+                    }
+                }
+            }
+        }
+    }
+    for quirk in dialects {
+        tracing::debug!(request_id = %ctx.request_id, integration = %ctx.integration_id, quirk, "accepted an IdP filter dialect");
+    }
+}
+
 async fn respond(
     ctx: &Ctx,
     kind: Option<Kind>,
@@ -291,6 +316,7 @@ async fn respond(
     let limits = &ctx.state.limits;
     let search = params.check(limits.default_page_size, limits.max_page_size)?;
     let parts = parts(kind, &search)?;
+    log_dialects(ctx, &search, &parts);
     let scope = kind.map_or(".search", Kind::collection);
     let binding = search.cursor_binding(scope, &ctx.integration_id);
     let start = match &search.pagination {

@@ -52,6 +52,7 @@ use crate::scim::schema::{
     AttrDef, AttrType, Resolved, ResourceType, Returned, GROUP_TYPE, USER_TYPE,
 };
 use rusqlite::types::Value as SqlValue;
+use std::cell::RefCell;
 
 /// A piece of SQL and its parameters, in text order (see the module docs for
 /// how placeholders are numbered).
@@ -469,9 +470,24 @@ pub struct SortKey {
 
 /// [`compile_users`] for any table description.
 pub fn compile(table: &TableDef, filter: &Filter) -> Result<SqlWhere, ScimError> {
+    compile_with_dialects(table, filter).map(|(w, _)| w)
+}
+
+/// [`compile`], also returning the short names of the IdP dialects only the
+/// schema could recognise, each once, for the caller to log:
+/// `datetime_without_offset` is a dateTime literal with no UTC offset
+/// (SailPoint's `meta.lastModified gt "2024-01-01T10:00:00"`), read as UTC.
+pub fn compile_with_dialects(
+    table: &TableDef,
+    filter: &Filter,
+) -> Result<(SqlWhere, Vec<&'static str>), ScimError> {
     let mut b = Sql::default();
-    Compiler { t: table }.filter(&mut b, filter, &Scope::Top)?;
-    Ok(b.finish())
+    let c = Compiler {
+        t: table,
+        dialects: RefCell::default(),
+    };
+    c.filter(&mut b, filter, &Scope::Top)?;
+    Ok((b.finish(), c.dialects.into_inner()))
 }
 
 // ------------------------------------------------------------ SQL builder
@@ -719,6 +735,9 @@ impl TableDef {
 
 struct Compiler<'t> {
     t: &'t TableDef,
+    /// Dialects met so far (see [`compile_with_dialects`]); a cell because
+    /// compiling only reads the compiler otherwise.
+    dialects: RefCell<Vec<&'static str>>,
 }
 
 enum Leaf<'f> {
@@ -869,7 +888,16 @@ impl Compiler<'_> {
                 b.s("0");
             }
             Leaf::Compare(op, lit) => {
-                let lit = coerce(&target, op, lit).map_err(|d| filter_err(d, col))?;
+                let mut dialects = Vec::new();
+                let lit =
+                    coerce(&target, op, lit, &mut dialects).map_err(|d| filter_err(d, col))?;
+                let mut seen = self.dialects.borrow_mut();
+                for d in dialects {
+                    if !seen.contains(&d) {
+                        seen.push(d);
+                    }
+                }
+                drop(seen);
                 self.compare(b, &target, op, &lit);
             }
         }
@@ -1253,8 +1281,14 @@ fn side_names(side: &SideTable) -> String {
     names.join(" or ")
 }
 
-/// Checks the operator against the attribute's type and converts the literal.
-fn coerce(t: &Target, op: CompareOp, lit: &Literal) -> Result<Lit, String> {
+/// Checks the operator against the attribute's type and converts the literal,
+/// adding to `dialects` the name of any liberty it took.
+fn coerce(
+    t: &Target,
+    op: CompareOp,
+    lit: &Literal,
+    dialects: &mut Vec<&'static str>,
+) -> Result<Lit, String> {
     let label = &t.label;
     let ty = t.def.ty.as_str();
     let substring = matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew);
@@ -1319,7 +1353,7 @@ fn coerce(t: &Target, op: CompareOp, lit: &Literal) -> Result<Lit, String> {
                 return refuse_substring();
             }
             let parsed = match lit {
-                Literal::Str(s) => crate::clock::parse(s),
+                Literal::Str(s) => parse_time(s, dialects),
                 _ => None,
             };
             let t = parsed.ok_or_else(|| {
@@ -1333,6 +1367,20 @@ fn coerce(t: &Target, op: CompareOp, lit: &Literal) -> Result<Lit, String> {
         }
         AttrType::Complex => Err(format!("'{label}' is a complex attribute")),
     }
+}
+
+/// An RFC 3339 dateTime, or one that lacks only its offset
+/// (`2024-01-01T10:00:00`), read as UTC: the one meaning a delta query
+/// written without a zone can have, since scimd stores and shows UTC.
+fn parse_time(s: &str, dialects: &mut Vec<&'static str>) -> Option<time::OffsetDateTime> {
+    if let Some(t) = crate::clock::parse(s) {
+        return Some(t);
+    }
+    // A text that already ends in an offset cannot parse with a second one,
+    // so only a missing offset succeeds here.
+    let t = crate::clock::parse(&format!("{}Z", s.trim()))?;
+    dialects.push("datetime_without_offset");
+    Some(t)
 }
 
 // ------------------------------------------------------------ sortBy
@@ -1381,7 +1429,10 @@ pub fn sort_spec(table: &TableDef, path: &AttrPath) -> Result<SortKey, ScimError
         }
     }
     let target = table.target(&r, label).map_err(bad)?;
-    let c = Compiler { t: table };
+    let c = Compiler {
+        t: table,
+        dialects: RefCell::default(),
+    };
     let kind = target.kind;
     let wrap_open = |b: &mut Sql| {
         if kind == Kind::JsonTime {
@@ -1830,6 +1881,62 @@ mod tests {
         assert!(err(r#"meta.created sw "2026""#).contains("needs a string"));
         assert!(err(r#"meta.location eq "x""#).contains("not supported"));
         assert!(err(r#"meta eq "x""#).contains("complex"));
+    }
+
+    fn compiled(filter: &str) -> (SqlWhere, Vec<&'static str>) {
+        let f = parse(filter).unwrap_or_else(|e| panic!("{filter}: {e}"));
+        compile_with_dialects(&USERS, &f).unwrap_or_else(|e| panic!("{filter}: {e}"))
+    }
+
+    #[test]
+    fn sub_attribute_after_value_filter_compiles_like_the_bracket_form() {
+        let (entra, _) = compiled(r#"emails[type eq "work"].value eq "bjensen@example.com""#);
+        let (bracket, _) = compiled(r#"emails[type eq "work" and value eq "bjensen@example.com"]"#);
+        assert_eq!(entra, bracket);
+        assert!(entra.sql.contains("scim_user_email"), "{}", entra.sql);
+        let (entra, _) = compiled(r#"emails[type eq "work"].value pr"#);
+        let (bracket, _) = compiled(r#"emails[type eq "work" and value pr]"#);
+        assert_eq!(entra, bracket);
+        let c = db();
+        check(
+            &c,
+            &[
+                (
+                    r#"emails[type eq "work"].value eq "bjensen@example.com""#,
+                    &["u1"],
+                ),
+                (
+                    r#"emails[type eq "home"].value eq "bjensen@example.com""#,
+                    &[],
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn datetime_without_offset_is_read_as_utc() {
+        let (naive, dialects) = compiled(r#"meta.lastModified gt "2026-01-05T00:00:00""#);
+        let (utc, none) = compiled(r#"meta.lastModified gt "2026-01-05T00:00:00Z""#);
+        assert_eq!(naive, utc);
+        assert_eq!(dialects, ["datetime_without_offset"]);
+        assert!(none.is_empty());
+        let c = db();
+        check(
+            &c,
+            &[
+                (
+                    r#"meta.lastModified ge "2026-01-05T00:00:00""#,
+                    &["u1", "u2", "u3", "U4"],
+                ),
+                (
+                    r#"meta.lastModified gt "2026-01-05T00:00:00.000""#,
+                    &["u2", "u3", "U4"],
+                ),
+                (r#"meta.created lt "2026-02-01T00:00:00""#, &["u1"]),
+            ],
+        );
+        assert!(err(r#"meta.lastModified gt "2026-01-05""#).contains("is a dateTime"));
+        assert!(err(r#"meta.lastModified gt "2026-01-05T00:00:00+01""#).contains("is a dateTime"));
     }
 
     #[test]

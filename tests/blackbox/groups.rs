@@ -275,10 +275,11 @@ fn patch_replace_on_filter_matching_nothing_is_no_target() {
     let s = TestServer::start();
     let u = s.create_user(&user("p@example.com"));
     let path = s.scim(&format!("/Users/{}", id_of(&u)));
+    // An `eq` filter would create the element (interop::entra_replace_…).
     patch(
         &s,
         &path,
-        json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "x@y"}]),
+        json!([{"op": "replace", "path": "emails[type sw \"wo\"].value", "value": "x@y"}]),
     )
     .expect_error(400, Some("noTarget"));
 }
