@@ -24,6 +24,14 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// Whether `token` has the shape scimd issues (`scimd_` + 43 base62
+/// characters). Anything else cannot be valid and needs no lookup.
+pub fn looks_like_token(token: &str) -> bool {
+    token.strip_prefix(TOKEN_PREFIX).is_some_and(|rest| {
+        rest.len() == TOKEN_RANDOM_CHARS && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
 /// The part of a token that is safe to show: never enough to use it.
 pub fn shown_prefix(token: &str) -> String {
     token.chars().take(SHOWN_PREFIX_LEN).collect()
@@ -62,6 +70,14 @@ pub fn new_request_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issued_tokens_look_like_tokens_and_garbage_does_not() {
+        assert!(looks_like_token(&new_token()));
+        assert!(!looks_like_token("scimd_wrong"));
+        assert!(!looks_like_token("Bearer"));
+        assert!(!looks_like_token(&format!("scimd_{}", "é".repeat(43))));
+    }
 
     #[test]
     fn token_has_prefix_and_256_bits_of_base62() {

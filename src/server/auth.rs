@@ -39,7 +39,7 @@ pub async fn authenticate(
     let token = bearer(headers).ok_or_else(refused)?.to_string();
     let found = state
         .store
-        .read(move |conn| tokens::authenticate(conn, &token))
+        .read_priority(move |conn| tokens::authenticate(conn, &token))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "token lookup failed");

@@ -38,6 +38,11 @@ impl Ctx {
 pub fn from_store(e: StoreError) -> ScimError {
     match e {
         StoreError::Scim(e) => e,
+        StoreError::Busy => {
+            let mut e = ScimError::new(503, None, "the server is busy writing; retry in a second");
+            e.retry_after = Some(1);
+            e
+        }
         other => {
             tracing::error!(error = %other, "storage failure");
             ScimError::internal("the server could not complete the request; see its log")

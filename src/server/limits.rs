@@ -7,6 +7,7 @@
 //! so their arithmetic is unit-tested without sleeping.
 
 use super::auth;
+use super::netaddr;
 use super::state::AppState;
 use crate::scim::error::ScimError;
 use crate::store::{audit, settings};
@@ -33,6 +34,11 @@ const RATE_TRACKED_MAX: usize = 4096;
 pub const INFLIGHT_MAX: usize = 64;
 /// Under contention each integration keeps at least this many in flight.
 pub const FAIR_SHARE_MIN: usize = 8;
+/// How often a throttled address may still have an unknown token looked up.
+pub const BLOCKED_LOOKUP_EVERY: Duration = Duration::from_millis(200);
+/// Recently valid token hashes remembered at most, and for how long.
+const GOOD_TOKENS_MAX: usize = 4096;
+const GOOD_TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// Longest `detail` kept in a rejection row.
 const DETAIL_MAX: usize = 300;
 
@@ -89,6 +95,8 @@ impl TokenBucket {
 struct Window {
     start: Instant,
     failures: u32,
+    /// While over the allowance: when the last token lookup was let through.
+    last_lookup: Option<Instant>,
 }
 
 /// Failed authentications per client address in fixed one-minute windows
@@ -122,11 +130,13 @@ impl AuthThrottle {
         let w = self.windows.entry(ip).or_insert(Window {
             start: now,
             failures: 0,
+            last_lookup: None,
         });
         if now.saturating_duration_since(w.start) >= window {
             *w = Window {
                 start: now,
                 failures: 0,
+                last_lookup: None,
             };
         }
         w.failures = w.failures.saturating_add(1);
@@ -136,6 +146,32 @@ impl AuthThrottle {
         } else {
             None
         }
+    }
+
+    /// Whether `ip` is over its allowance now, without counting anything:
+    /// `Some(seconds left)` if so.
+    pub fn blocked(&self, ip: IpAddr, now: Instant) -> Option<u64> {
+        let w = self.windows.get(&ip)?;
+        let end = w.start + self.window;
+        (w.failures > self.allowed && now < end)
+            .then(|| whole_seconds(end.saturating_duration_since(now)))
+    }
+
+    /// While `ip` is over its allowance, a token that is well formed but not
+    /// known valid still gets a lookup at most every `BLOCKED_LOOKUP_EVERY`:
+    /// enough for an IdP behind a throttled proxy to get its token checked,
+    /// too few for a flood to cost the database anything.
+    pub fn lookup_allowed(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let Some(w) = self.windows.get_mut(&ip) else {
+            return true;
+        };
+        let due = w
+            .last_lookup
+            .is_none_or(|at| now.saturating_duration_since(at) >= BLOCKED_LOOKUP_EVERY);
+        if due {
+            w.last_lookup = Some(now);
+        }
+        due
     }
 
     /// Drops expired windows; if none expired, the oldest one.
@@ -225,6 +261,11 @@ pub struct Guard {
     rates: Mutex<HashMap<String, Rate>>,
     auth: Mutex<AuthThrottle>,
     inflight: Mutex<InFlight>,
+    /// Hashes of tokens that authenticated recently, and when: a throttled
+    /// address holding one still gets its lookup (revocation applies to
+    /// every request), so one IdP behind a shared proxy is never locked out
+    /// by another's stale token.
+    good: Mutex<HashMap<Vec<u8>, Instant>>,
 }
 
 impl Default for Guard {
@@ -237,11 +278,45 @@ impl Default for Guard {
                 AUTH_WINDOW,
             )),
             inflight: Mutex::new(InFlight::default()),
+            good: Mutex::new(HashMap::new()),
         }
     }
 }
 
 impl Guard {
+    /// See `AuthThrottle::lookup_allowed`.
+    pub fn blocked_lookup_allowed(&self, ip: IpAddr, now: Instant) -> bool {
+        lock(&self.auth).lookup_allowed(ip, now)
+    }
+
+    /// See `AuthThrottle::blocked`.
+    pub fn auth_blocked(&self, ip: IpAddr, now: Instant) -> Option<u64> {
+        lock(&self.auth).blocked(ip, now)
+    }
+
+    pub fn known_good(&self, hash: &[u8]) -> bool {
+        lock(&self.good).contains_key(hash)
+    }
+
+    /// Remembers a token hash that authenticated; bounded, oldest first out.
+    pub fn remember_good(&self, hash: Vec<u8>, now: Instant) {
+        let mut good = lock(&self.good);
+        if !good.contains_key(&hash) && good.len() >= GOOD_TOKENS_MAX {
+            let cutoff = now.checked_sub(GOOD_TOKEN_TTL).unwrap_or(now);
+            good.retain(|_, at| *at > cutoff);
+            if good.len() >= GOOD_TOKENS_MAX {
+                if let Some(oldest) = good
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(h, _)| h.clone())
+                {
+                    good.remove(&oldest);
+                }
+            }
+        }
+        good.insert(hash, now);
+    }
+
     /// Counts a failed authentication; see `AuthThrottle::failed`.
     pub fn auth_failed(&self, ip: IpAddr, now: Instant) -> Option<u64> {
         lock(&self.auth).failed(ip, now)
@@ -270,7 +345,11 @@ impl Guard {
             Some(_) => None,
             None => {
                 let id = integration_id.to_string();
-                match state.store.read(move |c| settings::get(c, &id)).await {
+                match state
+                    .store
+                    .read_priority(move |c| settings::get(c, &id))
+                    .await
+                {
                     Ok(s) => Some((s.rate_limit, s.rate_burst)),
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot read rate settings; keeping the previous ones");
@@ -318,8 +397,10 @@ impl Guard {
     }
 }
 
-/// Authenticates the request for `integration_id`, then applies the rate
-/// limits: the integration's fair share of requests in flight, then its
+/// Authenticates the request for `integration_id` (unless its address is
+/// already over its failed-authentication allowance and its token is not
+/// one seen valid recently: then 429 without touching the database), then
+/// applies the rate limits: the integration's fair share of requests in flight, then its
 /// token bucket. A failed authentication from an address over its allowance
 /// is a 429 instead of a 401; a valid token is never refused by that rule,
 /// only by the integration's own limits.
@@ -329,16 +410,32 @@ pub async fn admit(
     integration_id: &str,
     client: IpAddr,
 ) -> Result<Ticket, ScimError> {
+    let block = netaddr::counted_block(client);
+    let bearer = auth::bearer(headers);
+    let presented = bearer.map(crate::secret::token_hash);
+    let now = Instant::now();
+    if let Some(secs) = state.guard.auth_blocked(block, now) {
+        let known = presented
+            .as_ref()
+            .is_some_and(|h| state.guard.known_good(h));
+        let worth_a_look = bearer.is_some_and(crate::secret::looks_like_token)
+            && state.guard.blocked_lookup_allowed(block, now);
+        if !known && !worth_a_look {
+            // Counted like any refusal, but no database work at all.
+            state.guard.auth_failed(block, now);
+            return Err(throttled(client, secs));
+        }
+    }
     if let Err(e) = auth::authenticate(state, headers, integration_id).await {
         if e.status == 401 {
-            if let Some(secs) = state.guard.auth_failed(client, Instant::now()) {
-                return Err(ScimError::too_many_requests(
-                    format!("too many failed authentications from {client}; retry in {secs} s"),
-                    secs,
-                ));
+            if let Some(secs) = state.guard.auth_failed(block, Instant::now()) {
+                return Err(throttled(client, secs));
             }
         }
         return Err(e);
+    }
+    if let Some(h) = presented {
+        state.guard.remember_good(h, Instant::now());
     }
     let entered = lock(&state.guard.inflight).enter(integration_id);
     if let Err((mine, others)) = entered {
@@ -355,6 +452,16 @@ pub async fn admit(
     };
     state.guard.take(state, integration_id).await?;
     Ok(ticket)
+}
+
+fn throttled(client: IpAddr, secs: u64) -> ScimError {
+    ScimError::too_many_requests(
+        format!(
+            "too many failed authentications from {}; retry in {secs} s",
+            netaddr::block_label(client)
+        ),
+        secs,
+    )
 }
 
 /// Keeps at most `DETAIL_MAX` characters.
@@ -380,23 +487,46 @@ pub fn audit_rejection(
     let Some(code) = e.audit_code() else {
         return;
     };
-    let rejection = audit::Rejection {
+    state.rejections.record(audit::Rejection {
         integration_id: integration_id.map(str::to_string),
         code,
-        source: client.to_string(),
+        source: netaddr::block_label(client),
         time: crate::clock::now_string(),
         request_id: request_id.to_string(),
         detail: clip(format!("{what}: {} {}", e.status, e.detail)),
-    };
-    let store = state.store.clone();
-    tokio::spawn(async move {
-        if let Err(e) = store
-            .write(move |c| audit::record_rejection(c, &rejection))
-            .await
-        {
-            tracing::warn!(error = %e, "could not audit a refused request");
-        }
+        count: 1,
     });
+}
+
+/// Writes the refusals gathered in memory every `rejections::FLUSH_EVERY`,
+/// as one writer job, until the server stops; then once more.
+pub async fn flush_rejections(state: Arc<AppState>, stop: tokio::sync::watch::Receiver<bool>) {
+    let mut stop = stop;
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(super::rejections::FLUSH_EVERY) => false,
+            _ = stop.changed() => true,
+        };
+        let rows = state.rejections.take(&crate::clock::now_string());
+        if !rows.is_empty() {
+            let n = rows.len();
+            let written = state
+                .store
+                .write(move |c| {
+                    for r in &rows {
+                        audit::record_rejection(c, r)?;
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = written {
+                tracing::warn!(error = %e, rows = n, "could not audit refused requests");
+            }
+        }
+        if stopping || *stop.borrow() {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -482,6 +612,37 @@ mod tests {
         assert_eq!(t.failed(ip("192.0.2.2"), at(t0, 2_000)), None);
         // A new window after a minute.
         assert_eq!(t.failed(ip("192.0.2.1"), at(t0, 60_000)), None);
+    }
+
+    #[test]
+    fn blocked_reports_an_address_over_its_allowance_without_counting() {
+        let t0 = Instant::now();
+        let mut t = AuthThrottle::new(16, 2, Duration::from_secs(60));
+        let a = ip("192.0.2.1");
+        assert_eq!(t.blocked(a, t0), None);
+        t.failed(a, t0);
+        t.failed(a, t0);
+        assert_eq!(
+            t.blocked(a, t0),
+            None,
+            "two failures are within the allowance"
+        );
+        assert!(t.failed(a, t0).is_some());
+        assert_eq!(t.blocked(a, at(t0, 10_000)), Some(50));
+        assert_eq!(t.blocked(a, at(t0, 60_000)), None, "the window is over");
+    }
+
+    #[test]
+    fn a_blocked_address_gets_a_lookup_at_most_every_interval() {
+        let t0 = Instant::now();
+        let mut t = AuthThrottle::new(16, 0, Duration::from_secs(60));
+        let a = ip("192.0.2.1");
+        t.failed(a, t0);
+        assert!(t.lookup_allowed(a, t0));
+        assert!(!t.lookup_allowed(a, at(t0, 100)));
+        assert!(t.lookup_allowed(a, at(t0, 200)));
+        // An address with no window is not blocked at all.
+        assert!(t.lookup_allowed(ip("192.0.2.9"), t0));
     }
 
     #[test]

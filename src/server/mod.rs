@@ -14,6 +14,7 @@ pub mod listener;
 pub mod netaddr;
 pub mod ops;
 pub mod query;
+pub mod rejections;
 pub mod resources;
 pub mod router;
 pub mod search;
@@ -106,10 +107,16 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         scheme,
         trusted_proxies: opts.trusted_proxies,
         guard: limits::Guard::default(),
+        rejections: rejections::Rejections::default(),
     });
     let shutdown = shutdown_signal()?;
+    let (stop_flush, flush_stopped) = tokio::sync::watch::channel(false);
+    let flusher = tokio::spawn(limits::flush_rejections(state.clone(), flush_stopped));
     say(&format!("listening on {scheme}://{local}"));
     listener::run(listener, acceptor, state, shutdown).await;
+    // The refusals counted during the drain reach the audit table too.
+    let _ = stop_flush.send(true);
+    let _ = flusher.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -119,6 +119,24 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
     host.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
+/// The block a client is counted as: its IPv4 address, or the /64 of its
+/// IPv6 address, since one IPv6 host commonly holds a whole /64 and would
+/// otherwise get 2^64 fresh throttles and audit rows.
+pub fn counted_block(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & mask6(64)).into()),
+        v4 => v4,
+    }
+}
+
+/// How a counted block is written in audit rows: `192.0.2.7`, `2001:db8::/64`.
+pub fn block_label(ip: IpAddr) -> String {
+    match counted_block(ip) {
+        IpAddr::V6(net) => format!("{net}/64"),
+        v4 => v4.to_string(),
+    }
+}
+
 /// The address a request is counted against. Without a trusted peer that is
 /// the TCP peer. When the peer is a trusted proxy, it is the right-most
 /// `X-Forwarded-For` address that is not itself a trusted proxy (the
@@ -158,6 +176,22 @@ pub fn client_address<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_ipv4_per_address() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(counted_block(a), counted_block(b));
+        assert_ne!(counted_block(a), counted_block(other));
+        assert_eq!(block_label(a), "2001:db8:1:2::/64");
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(counted_block(v4), v4);
+        assert_eq!(
+            block_label("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7"
+        );
+    }
 
     fn c(s: &str) -> Cidr {
         s.parse().unwrap_or_else(|e| panic!("{e}"))

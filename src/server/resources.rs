@@ -123,7 +123,9 @@ pub async fn get<T: Served>(
     let item = ctx
         .state
         .store
-        .read(move |c| T::load(c, &integration, &key, computed))
+        .read_for(&ctx.integration_id, move |c| {
+            T::load(c, &integration, &key, computed)
+        })
         .await
         .map_err(from_store)?
         .ok_or_else(|| from_store(T::not_found(id)))?;

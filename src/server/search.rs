@@ -175,6 +175,7 @@ fn read_part(
                 total: page.total,
                 items,
                 next: page.next,
+                positions: page.positions,
             })
         }
         Kind::Groups => {
@@ -183,6 +184,7 @@ fn read_part(
                 total: page.total,
                 items: page.items.into_iter().map(Item::Group).collect(),
                 next: page.next,
+                positions: page.positions,
             })
         }
     }
@@ -340,7 +342,7 @@ async fn respond(
     let found = ctx
         .state
         .store
-        .read(move |c| match &s.pagination {
+        .read_for(&ctx.integration_id, move |c| match &s.pagination {
             Pagination::Index(paging) => {
                 read_by_index(c, &integration, &p, &s, paging.offset(), paging.count)
             }

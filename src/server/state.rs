@@ -32,4 +32,6 @@ pub struct AppState {
     pub trusted_proxies: Vec<super::netaddr::Cidr>,
     /// Rate limits and the failed-authentication throttle.
     pub guard: super::limits::Guard,
+    /// Refused requests counted in memory until their audit rows are written.
+    pub rejections: super::rejections::Rejections,
 }

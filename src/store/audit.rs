@@ -102,19 +102,22 @@ pub struct Rejection {
     pub request_id: String,
     /// What was refused and why; never a token, password or PIN.
     pub detail: String,
+    /// How many refusals this stands for (the server counts in memory and
+    /// writes them in batches).
+    pub count: u64,
 }
 
 /// One upsert: a new row for the first refusal of its (integration, code,
-/// source, minute), else `count + 1` on that row, so a flood cannot grow the
+/// source, minute), else `count + r.count` on that row, so a flood cannot grow the
 /// file beyond one row per key and minute. The first request's id and detail
 /// are kept.
 pub fn record_rejection(conn: &Connection, r: &Rejection) -> Result<()> {
     let minute = r.time.get(..16).unwrap_or(&r.time);
     conn.prepare_cached(
         "INSERT INTO audit(time, integration_id, event, code, request_id, detail, source, minute, count)
-         VALUES (?1, (SELECT id FROM integration WHERE id = ?2), ?3, ?4, ?5, ?6, ?7, ?8, 1)
+         VALUES (?1, (SELECT id FROM integration WHERE id = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT(ifnull(integration_id, ''), code, source, minute) WHERE minute IS NOT NULL
-         DO UPDATE SET count = count + 1",
+         DO UPDATE SET count = count + excluded.count",
     )?
     .execute(params![
         r.time,
@@ -125,6 +128,7 @@ pub fn record_rejection(conn: &Connection, r: &Rejection) -> Result<()> {
         r.detail,
         r.source,
         minute,
+        r.count.max(1),
     ])?;
     Ok(())
 }
@@ -212,6 +216,7 @@ mod rejection_tests {
             time: time.into(),
             request_id: format!("req-{time}"),
             detail: "GET /scim/int_a/Users: refused".into(),
+            count: 1,
         }
     }
 

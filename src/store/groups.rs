@@ -11,6 +11,7 @@ use crate::scim::filter::{matches_element, Filter};
 use crate::scim::patch::{MemberOp, MemberRef};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
+use std::collections::HashSet;
 
 pub const GROUP_CREATED: &str = "ACCOUNT_SCIM_GROUP_CREATED";
 pub const GROUP_UPDATED: &str = "ACCOUNT_SCIM_GROUP_UPDATED";
@@ -211,6 +212,20 @@ fn remove_all_members(conn: &Connection, group_seq: i64) -> Result<Vec<String>> 
     Ok(ids)
 }
 
+/// Most members one list response carries, over all its groups.
+pub const LIST_MEMBERS_MAX: usize = 10_000;
+
+fn member_count(conn: &Connection, group_seq: i64) -> Result<usize> {
+    let n: i64 = conn
+        // Two counts, so each reads its own partial index.
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM membership WHERE group_seq = ?1 AND member_user_seq IS NOT NULL)
+                  + (SELECT count(*) FROM membership WHERE group_seq = ?1 AND member_group_seq IS NOT NULL)",
+        )?
+        .query_row([group_seq], |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 fn member_list(conn: &Connection, group_seq: i64) -> Result<Vec<Member>> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id, 'User' FROM membership m
@@ -264,7 +279,11 @@ fn users_of(conn: &Connection, target: Target) -> Result<Vec<i64>> {
 
 /// Applies membership operations; returns whether membership changed, and
 /// adds to `affected` the users whose roles may have changed. A single add or
-/// remove touches only that member, whatever the group's size.
+/// remove touches only that member, whatever the group's size. The users
+/// below this group, or below a nested group added or removed, are expanded
+/// once per call, however many operations name them: 1000 `replace members`
+/// of a large nested group cost one expansion before and one after, not
+/// one per operation.
 fn apply_member_ops(
     conn: &Connection,
     integration_id: &str,
@@ -273,6 +292,28 @@ fn apply_member_ops(
     audit: &Audit<'_>,
     affected: &mut Vec<i64>,
 ) -> Result<bool> {
+    let whole_set = ops.iter().any(|op| {
+        matches!(
+            op,
+            MemberOp::RemoveMatching(_) | MemberOp::RemoveAll | MemberOp::ReplaceAll(_)
+        )
+    });
+    if whole_set {
+        // Everyone below the group before the change...
+        affected.extend(entitlement::users_under_group(conn, group_seq)?);
+    }
+    let mut expanded: HashSet<i64> = HashSet::new();
+    let mut touch = |conn: &Connection, target: Target, affected: &mut Vec<i64>| -> Result<()> {
+        match target {
+            Target::User(seq) => affected.push(seq),
+            Target::Group(seq) => {
+                if expanded.insert(seq) {
+                    affected.extend(users_of(conn, target)?);
+                }
+            }
+        }
+        Ok(())
+    };
     let mut changed = false;
     for op in ops {
         match op {
@@ -281,7 +322,7 @@ fn apply_member_ops(
                     let target = resolve_member(conn, integration_id, m)?;
                     if add_member(conn, group_seq, target, &m.value)? {
                         audit.event(MEMBER_ADDED, Some(&m.value))?;
-                        affected.extend(users_of(conn, target)?);
+                        touch(conn, target, affected)?;
                         changed = true;
                     }
                 }
@@ -296,33 +337,30 @@ fn apply_member_ops(
                     if remove_member_by_id(conn, integration_id, group_seq, id)? {
                         audit.event(MEMBER_REMOVED, Some(id))?;
                         if let Some(t) = target {
-                            affected.extend(users_of(conn, t)?);
+                            touch(conn, t, affected)?;
                         }
                         changed = true;
                     }
                 }
             }
-            MemberOp::RemoveMatching(_) | MemberOp::RemoveAll | MemberOp::ReplaceAll(_) => {
-                // Whole-set operations: everyone below the group before and after.
-                affected.extend(entitlement::users_under_group(conn, group_seq)?);
-                changed |= match op {
-                    MemberOp::RemoveMatching(filter) => {
-                        remove_matching(conn, integration_id, group_seq, filter, audit)?
-                    }
-                    MemberOp::ReplaceAll(list) => {
-                        replace_members(conn, integration_id, group_seq, list, audit)?
-                    }
-                    _ => {
-                        let removed = remove_all_members(conn, group_seq)?;
-                        for id in &removed {
-                            audit.event(MEMBER_REMOVED, Some(id))?;
-                        }
-                        !removed.is_empty()
-                    }
-                };
-                affected.extend(entitlement::users_under_group(conn, group_seq)?);
+            MemberOp::RemoveMatching(filter) => {
+                changed |= remove_matching(conn, integration_id, group_seq, filter, audit)?;
+            }
+            MemberOp::ReplaceAll(list) => {
+                changed |= replace_members(conn, integration_id, group_seq, list, audit)?;
+            }
+            MemberOp::RemoveAll => {
+                let removed = remove_all_members(conn, group_seq)?;
+                for id in &removed {
+                    audit.event(MEMBER_REMOVED, Some(id))?;
+                }
+                changed |= !removed.is_empty();
             }
         }
+    }
+    if whole_set && changed {
+        // ...and everyone below it after.
+        affected.extend(entitlement::users_under_group(conn, group_seq)?);
     }
     Ok(changed)
 }
@@ -663,8 +701,32 @@ pub fn search(
             ))
         },
     )?;
-    let mut groups = Vec::with_capacity(page.items.len());
-    for (seq, id, json, created, last_modified, version) in page.items {
+    let mut items = page.items;
+    let mut next = page.next;
+    if with_members {
+        // Bound one response's memory: stop before the group whose members
+        // would take the page past `LIST_MEMBERS_MAX` (never below one group).
+        // The page is shorter than asked (itemsPerPage says so), and a cursor
+        // resumes right after the last group returned.
+        let mut budget = LIST_MEMBERS_MAX;
+        let mut keep = items.len();
+        for (k, item) in items.iter().enumerate() {
+            let n = member_count(conn, item.0)?;
+            if k > 0 && n > budget {
+                keep = k;
+                break;
+            }
+            budget = budget.saturating_sub(n);
+        }
+        if keep < items.len() {
+            items.truncate(keep);
+            if matches!(q.window, search::Window::After { .. }) {
+                next = page.positions.get(keep - 1).cloned();
+            }
+        }
+    }
+    let mut groups = Vec::with_capacity(items.len());
+    for (seq, id, json, created, last_modified, version) in items {
         groups.push(StoredGroup {
             id,
             resource: serde_json::from_str(&json)?,
@@ -678,10 +740,12 @@ pub fn search(
             },
         });
     }
+    let positions = page.positions.into_iter().take(groups.len()).collect();
     Ok(search::Page {
         total: page.total,
         items: groups,
-        next: page.next,
+        next,
+        positions,
     })
 }
 
@@ -710,4 +774,102 @@ pub fn groups_of_user(
         ))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::search::{Query, Window};
+
+    /// Three groups of 6 000 members each, inserted directly.
+    fn three_big_groups() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&c).unwrap();
+        c.execute_batch(
+            "INSERT INTO integration(id, name, created) VALUES ('int_a', 'A', '2026-01-01T00:00:00.000Z');
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
+             INSERT INTO scim_user(integration_id, id, user_name, user_name_fold, created, last_modified, resource)
+             SELECT 'int_a', 'u' || i, 'u' || i, 'u' || i, 't', 't', '{}' FROM n;
+             INSERT INTO scim_group(integration_id, id, display_name, created, last_modified, resource)
+             VALUES ('int_a', 'g1', 'G1', 't', 't', '{}'), ('int_a', 'g2', 'G2', 't', 't', '{}'),
+                    ('int_a', 'g3', 'G3', 't', 't', '{}');
+             INSERT INTO membership(group_seq, member_user_seq) SELECT g.seq, u.seq FROM scim_group g, scim_user u;",
+        )
+        .unwrap();
+        c
+    }
+
+    fn query(window: Window) -> Query<'static> {
+        Query {
+            filter: None,
+            sort_by: None,
+            descending: false,
+            window,
+        }
+    }
+
+    #[test]
+    fn a_page_with_members_stops_before_the_member_bound() {
+        let c = three_big_groups();
+        let page = search(
+            &c,
+            "int_a",
+            &query(Window::Offset {
+                offset: 0,
+                limit: 10,
+            }),
+            true,
+        )
+        .unwrap();
+        // 6 000 + 6 000 would pass 10 000: one group per page.
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.total, 3);
+        let members: usize = page
+            .items
+            .iter()
+            .map(|g| g.members.as_ref().map_or(0, Vec::len))
+            .sum();
+        assert!(members <= LIST_MEMBERS_MAX);
+    }
+
+    #[test]
+    fn a_cursor_resumes_after_the_last_group_returned() {
+        let c = three_big_groups();
+        let mut after = None;
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let page = search(
+                &c,
+                "int_a",
+                &query(Window::After {
+                    after: after.clone(),
+                    limit: 10,
+                }),
+                true,
+            )
+            .unwrap();
+            seen.extend(page.items.iter().map(|g| g.id.clone()));
+            match page.next {
+                Some(p) => after = Some(p),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["g1", "g2", "g3"]);
+    }
+
+    #[test]
+    fn without_members_the_page_is_not_cut() {
+        let c = three_big_groups();
+        let page = search(
+            &c,
+            "int_a",
+            &query(Window::Offset {
+                offset: 0,
+                limit: 10,
+            }),
+            false,
+        )
+        .unwrap();
+        assert_eq!(page.items.len(), 3);
+    }
 }

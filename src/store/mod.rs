@@ -37,6 +37,10 @@ pub enum StoreError {
     Corrupt(String),
     /// The writer thread is gone (shutting down).
     Closed,
+    /// The writer's queue is full: the client should retry shortly (503).
+    Busy,
+    /// A job panicked: a bug, contained to that job (500).
+    Panicked(String),
 }
 
 impl fmt::Display for StoreError {
@@ -46,6 +50,8 @@ impl fmt::Display for StoreError {
             StoreError::Db(e) => write!(f, "database error: {e}"),
             StoreError::Corrupt(m) => write!(f, "stored data is corrupt: {m}"),
             StoreError::Closed => write!(f, "the database writer has stopped"),
+            StoreError::Busy => write!(f, "the database writer's queue is full"),
+            StoreError::Panicked(m) => write!(f, "a database job panicked: {m}"),
         }
     }
 }
@@ -108,6 +114,24 @@ impl Store {
         F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
     {
         self.readers.run(f).await
+    }
+
+    /// A read on behalf of one integration, within its share of readers.
+    pub async fn read_for<T, F>(&self, integration_id: &str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        self.readers.run_for(integration_id, f).await
+    }
+
+    /// Token and settings lookups, which never wait behind searches.
+    pub async fn read_priority<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        self.readers.run_priority(f).await
     }
 }
 

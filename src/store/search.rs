@@ -57,6 +57,9 @@ pub struct Page<T> {
     /// Keyset paging only: the position of the last item when more rows
     /// follow it.
     pub next: Option<Position>,
+    /// The position of each item, for a caller that returns fewer items
+    /// than it read and must point `next` after the last one it kept.
+    pub positions: Vec<Position>,
 }
 
 /// SQL text grown only from `&'static str` pieces and compiled fragments
@@ -261,13 +264,14 @@ pub fn run<T>(
             total,
             items: Vec::new(),
             next: None,
+            positions: Vec::new(),
         });
     };
     let mut stmt = conn.prepare_cached(&sql)?;
     let n = stmt.column_count();
     let mut rows = stmt.query(params_from_iter(with_id(&params)))?;
     let mut items = Vec::new();
-    let mut last: Option<Position> = None;
+    let mut positions: Vec<Position> = Vec::new();
     let mut more = false;
     let limit = match q.window {
         Window::Offset { limit, .. } | Window::After { limit, .. } => limit,
@@ -278,16 +282,21 @@ pub fn run<T>(
             break;
         }
         items.push(map(row)?);
-        last = Some(Position {
+        positions.push(Position {
             key: row.get(n - 2)?,
             seq: row.get(n - 1)?,
         });
     }
     let next = match q.window {
-        Window::After { .. } if more => last,
+        Window::After { .. } if more => positions.last().cloned(),
         _ => None,
     };
-    Ok(Page { total, items, next })
+    Ok(Page {
+        total,
+        items,
+        next,
+        positions,
+    })
 }
 
 #[cfg(test)]

@@ -567,6 +567,7 @@ pub fn search(
         total: page.total,
         items: users,
         next: page.next,
+        positions: page.positions,
     })
 }
 

@@ -4,6 +4,12 @@
 //! own SAVEPOINT so one failing job does not undo its neighbours. A job's
 //! caller is answered only after COMMIT returns, so an acknowledged change is
 //! on disk.
+//!
+//! The queue is bounded: a full queue refuses at once (`StoreError::Busy`,
+//! a 503 with Retry-After for the client) instead of growing memory and
+//! everyone's latency. A job whose caller has gone (the client hung up) is
+//! dropped before it runs. A job that panics is rolled back to its savepoint
+//! and answered with an error; the writer goes on with the next one.
 
 use super::{Result, StoreError};
 use rusqlite::Connection;
@@ -18,14 +24,18 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
 
 /// Enough to amortise the fsync, small enough to keep latency bounded.
 const MAX_BATCH: usize = 128;
+/// Jobs waiting at most. Each integration has at most 64 requests in flight
+/// (`server::limits`), so filling this takes 16 busy integrations; beyond
+/// it a write waits seconds anyway, and a quick 503 is the kinder answer.
+pub const QUEUE_MAX: usize = 1024;
 
 pub struct Writer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::SyncSender<Job>,
 }
 
 impl Writer {
     pub fn start(conn: Connection) -> Result<Writer> {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_MAX);
         thread::Builder::new()
             .name("scimd-writer".into())
             .spawn(move || run_loop(conn, rx))
@@ -40,6 +50,10 @@ impl Writer {
     {
         let (reply_tx, reply_rx) = tokio::sync::oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |conn| {
+            if reply_tx.is_closed() {
+                // Nobody waits for the answer: the change is not made.
+                return Box::new(|_| {});
+            }
             let outcome = match conn {
                 Some(conn) => in_savepoint(conn, f),
                 None => Err(StoreError::Closed),
@@ -54,7 +68,10 @@ impl Writer {
                 let _ = reply_tx.send(answer);
             })
         });
-        self.tx.send(job).map_err(|_| StoreError::Closed)?;
+        self.tx.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => StoreError::Busy,
+            mpsc::TrySendError::Disconnected(_) => StoreError::Closed,
+        })?;
         reply_rx.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -67,7 +84,18 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
 /// so a job can isolate its own steps (Bulk isolates each operation).
 pub fn nested<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     conn.execute_batch("SAVEPOINT step")?;
-    match f(conn) {
+    // A panic is a bug, but it must cost one job, not every later write.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(panic = %what, "a write job panicked; it is rolled back");
+            Err(StoreError::Panicked(what))
+        });
+    match outcome {
         Ok(v) => {
             conn.execute_batch("RELEASE step")?;
             Ok(v)
@@ -127,5 +155,131 @@ fn run_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
         for done in completions {
             done(committed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> std::sync::Arc<Writer> {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        std::sync::Arc::new(Writer::start(conn).unwrap())
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
+        let w = writer();
+        runtime().block_on(async {
+            let panicked = w
+                .run(|c| -> Result<()> {
+                    c.execute("INSERT INTO t VALUES (1)", [])?;
+                    panic!("boom");
+                })
+                .await;
+            assert!(matches!(panicked, Err(StoreError::Panicked(m)) if m == "boom"));
+            w.run(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?))
+                .await
+                .unwrap();
+            let rows: Vec<i64> = w
+                .run(|c| {
+                    let mut s = c.prepare("SELECT x FROM t ORDER BY x")?;
+                    let v = s
+                        .query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    Ok(v)
+                })
+                .await
+                .unwrap();
+            // The panicking job's insert was rolled back with it.
+            assert_eq!(rows, vec![2]);
+        });
+    }
+
+    #[test]
+    fn a_full_queue_refuses_at_once() {
+        let w = writer();
+        let rt = runtime();
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        let hold_rx = std::sync::Mutex::new(hold_rx);
+        rt.block_on(async {
+            // The first job blocks the writer thread until released.
+            let w2 = w.clone();
+            let first = tokio::spawn(async move {
+                w2.run(move |_| {
+                    let _ = hold_rx.lock().unwrap().recv();
+                    Ok(())
+                })
+                .await
+            });
+            tokio::task::yield_now().await;
+            let mut waiting = Vec::new();
+            let mut busy = false;
+            for _ in 0..QUEUE_MAX + 8 {
+                let fut = w.run(|_| Ok(()));
+                let mut fut = Box::pin(fut);
+                // Poll once: enqueue or be refused.
+                match futures_poll_once(&mut fut).await {
+                    Some(Err(StoreError::Busy)) => {
+                        busy = true;
+                        break;
+                    }
+                    Some(other) => panic!("unexpected early answer: {:?}", other.err()),
+                    None => waiting.push(fut),
+                }
+            }
+            assert!(busy, "the queue never refused");
+            hold_tx.send(()).unwrap();
+            first.await.unwrap().unwrap();
+            for fut in waiting {
+                fut.await.unwrap();
+            }
+        });
+    }
+
+    /// Polls a future once; Some(output) if it finished.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
+        use std::task::Poll;
+        std::future::poll_fn(|cx| match std::pin::Pin::new(&mut *f).poll(cx) {
+            Poll::Ready(v) => Poll::Ready(Some(v)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await
+    }
+
+    #[test]
+    fn a_job_whose_caller_is_gone_is_not_run() {
+        let w = writer();
+        let rt = runtime();
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        let hold_rx = std::sync::Mutex::new(hold_rx);
+        rt.block_on(async {
+            let w2 = w.clone();
+            let first = tokio::spawn(async move {
+                w2.run(move |_| {
+                    let _ = hold_rx.lock().unwrap().recv();
+                    Ok(())
+                })
+                .await
+            });
+            tokio::task::yield_now().await;
+            let mut abandoned = Box::pin(w.run(|c| Ok(c.execute("INSERT INTO t VALUES (9)", [])?)));
+            assert!(futures_poll_once(&mut abandoned).await.is_none());
+            drop(abandoned);
+            hold_tx.send(()).unwrap();
+            first.await.unwrap().unwrap();
+            let n: i64 = w
+                .run(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+                .await
+                .unwrap();
+            assert_eq!(n, 0);
+        });
     }
 }
