@@ -1,13 +1,14 @@
 //! `scimd mapping add|list|remove`: IdP group → local role.
 
 use super::{message, open, print_json};
-use crate::store::{self, audit::Actor, mappings};
+use crate::store::{self, audit::Actor, entitlement, mappings};
 use std::path::Path;
 
 pub fn add(db: &Path, id: &str, group: &str, role: &str) -> Result<(), String> {
     let conn = open(db)?;
     store::in_transaction(&conn, |c| mappings::add(c, id, group, role, &Actor::cli()))
         .map_err(message)?;
+    entitlement::recompute_integration(&conn, id).map_err(message)?;
     println!("mapped group '{group}' to role '{role}' in {id}");
     Ok(())
 }
@@ -18,6 +19,7 @@ pub fn remove(db: &Path, id: &str, group: &str, role: Option<&str>) -> Result<()
         mappings::remove(c, id, group, role, &Actor::cli())
     })
     .map_err(message)?;
+    entitlement::recompute_integration(&conn, id).map_err(message)?;
     println!("removed {n} mapping(s) of group '{group}' in {id}");
     Ok(())
 }

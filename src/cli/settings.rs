@@ -1,6 +1,7 @@
 //! `scimd integration set`: change an integration's settings. Roles,
-//! entitlement and PINs are recomputed in the same transaction, so the
-//! running server and `scimd members` see the new state at once.
+//! entitlement and PINs are recomputed right after, in chunks of users each
+//! in its own transaction, so a large integration never holds the write
+//! lock long enough to make the running server wait.
 
 use super::{message, open};
 use crate::store::audit::{self, Actor};
@@ -13,13 +14,13 @@ pub fn set(db: &Path, id: &str, change: &Change) -> Result<(), String> {
         return Err("nothing to change; see `scimd integration set --help`".into());
     }
     let conn = open(db)?;
-    let new = store::in_transaction(&conn, |c| {
+    let (old, new) = store::in_transaction(&conn, |c| {
         let old = settings::get(c, id)?;
         let new = change.apply(&old).map_err(|e| {
             store::StoreError::Scim(crate::scim::error::ScimError::invalid_value(e))
         })?;
         if new == old {
-            return Ok(new);
+            return Ok((old, new));
         }
         settings::put(c, id, &new)?;
         let detail = serde_json::to_string(&new)?;
@@ -35,15 +36,16 @@ pub fn set(db: &Path, id: &str, change: &Change) -> Result<(), String> {
                 detail: Some(&detail),
             },
         )?;
-        let affects_entitlement = new.require_mapping != old.require_mapping
-            || new.groups_as_roles != old.groups_as_roles
-            || new.pin_digits != old.pin_digits;
-        if affects_entitlement {
-            entitlement::recompute_integration(c, id)?;
-        }
-        Ok(new)
+        Ok((old, new))
     })
     .map_err(message)?;
+    let affects_entitlement = new.require_mapping != old.require_mapping
+        || new.groups_as_roles != old.groups_as_roles
+        || new.pin_digits != old.pin_digits;
+    if affects_entitlement {
+        // After the commit, in chunks: see `entitlement::recompute_integration`.
+        entitlement::recompute_integration(&conn, id).map_err(message)?;
+    }
     println!(
         "integration {id}: delete-mode={} unique-email={} require-mapping={} groups-as-roles={} pin-digits={} rate-limit={} rate-burst={}",
         new.delete_mode.as_str(),

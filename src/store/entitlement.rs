@@ -136,13 +136,37 @@ pub fn recompute_users(conn: &Connection, integration_id: &str, seqs: &[i64]) ->
     Ok(())
 }
 
-/// After a mapping or settings change: every user of the integration.
+/// Users recomputed per transaction by `recompute_integration`: small
+/// enough that the server's writer never waits long for the file.
+pub const RECOMPUTE_CHUNK: i64 = 2000;
+
+/// After a mapping or settings change, which the caller has committed: every
+/// user of the integration, `RECOMPUTE_CHUNK` users per transaction, so a
+/// large integration never holds the write lock past the busy timeout of a
+/// running server (or of another CLI command). Each chunk is idempotent; if
+/// the command is interrupted, running it again (or any later change of
+/// those users) completes the recomputation.
 pub fn recompute_integration(conn: &Connection, integration_id: &str) -> Result<()> {
-    let seqs = conn
-        .prepare("SELECT seq FROM scim_user WHERE integration_id = ?1")?
-        .query_map([integration_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<i64>>>()?;
-    recompute_users(conn, integration_id, &seqs)
+    let mut after = 0i64;
+    loop {
+        let done = super::in_transaction(conn, |c| {
+            let seqs = c
+                .prepare_cached(
+                    "SELECT seq FROM scim_user WHERE integration_id = ?1 AND seq > ?2
+                     ORDER BY seq LIMIT ?3",
+                )?
+                .query_map(params![integration_id, after, RECOMPUTE_CHUNK], |r| {
+                    r.get(0)
+                })?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            recompute_users(c, integration_id, &seqs)?;
+            Ok(seqs.last().copied())
+        })?;
+        match done {
+            Some(last) => after = last,
+            None => return Ok(()),
+        }
+    }
 }
 
 /// An entitled member as local applications see it.

@@ -3,7 +3,7 @@
 //! when it does, because roles are matched by key at recompute time.
 
 use super::audit::{self, Actor};
-use super::{entitlement, Result, StoreError};
+use super::{Result, StoreError};
 use crate::scim::error::ScimError;
 use rusqlite::{params, Connection};
 use serde::Serialize;
@@ -17,6 +17,8 @@ pub struct Mapping {
     pub matches: Vec<String>,
 }
 
+/// Audits a mapping change. Roles are recomputed by the caller after the
+/// change commits (`entitlement::recompute_integration`, in chunks).
 fn changed(conn: &Connection, integration_id: &str, actor: &Actor, detail: &str) -> Result<()> {
     audit::record(
         conn,
@@ -29,8 +31,7 @@ fn changed(conn: &Connection, integration_id: &str, actor: &Actor, detail: &str)
             external_id: None,
             detail: Some(detail),
         },
-    )?;
-    entitlement::recompute_integration(conn, integration_id)
+    )
 }
 
 pub fn add(
