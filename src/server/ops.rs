@@ -19,11 +19,30 @@ use serde_json::Value;
 /// Reads a POST/PUT body through intake (schemas check, body dialects) and
 /// normalises it; the dialects seen are logged like PATCH's.
 fn normalize(rt: &ResourceType, body: &Value, integration: &str, actor: &Actor) -> Result<Value> {
-    let read = intake::read(rt, body)?;
+    let mut read = intake::read(rt, body)?;
     for dialect in &read.dialects {
         tracing::debug!(request_id = ?actor.request_id, %integration, dialect, "accepted an IdP body dialect");
     }
+    if std::ptr::eq(rt, &USER_TYPE) {
+        default_active(&mut read.body);
+    }
     Ok(resource::normalize(rt, &read.body)?)
+}
+
+/// A user created or replaced without `active` is active (the store has
+/// always counted it so) and says so: IdPs read a missing `active` as
+/// unknown. Written into the stored form, so a later PATCH `remove` of
+/// `active` still removes it.
+fn default_active(body: &mut Value) {
+    if let Value::Object(obj) = body {
+        let given = obj
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("active") && !v.is_null());
+        if !given {
+            obj.retain(|k, _| !k.eq_ignore_ascii_case("active"));
+            obj.insert("active".into(), Value::Bool(true));
+        }
+    }
 }
 
 pub fn create_user(

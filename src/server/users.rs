@@ -50,11 +50,6 @@ pub(super) fn render(ctx: &Ctx, shown: &UserView) -> Value {
             location: &location,
         },
     );
-    // `active` defaults to true (RFC 7643 leaves it to the provider), and
-    // IdPs read a missing one as "unknown": always say it.
-    if full.get("active").is_none() {
-        insert_before_meta(&mut full, "active", Value::Bool(true));
-    }
     if let Some(list) = shown.groups.as_ref().filter(|l| !l.is_empty()) {
         let groups: Vec<Value> = list
             .iter()
