@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bulk;
+pub mod conns;
 pub mod discovery;
 pub mod groups;
 pub mod handler;
@@ -16,6 +17,7 @@ pub mod query;
 pub mod resources;
 pub mod router;
 pub mod search;
+pub mod socket;
 pub mod state;
 pub mod tls;
 pub mod users;
