@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -156,9 +156,9 @@ pub struct Conn {
     served: AtomicU64,
     /// 0 handshake, 1 HTTP/1, 2 HTTP/2.
     protocol: AtomicU32,
-    /// The response carried `Connection: close`; the request body may be
-    /// unread, so the listener drains before closing.
-    linger: AtomicBool,
+    /// The response carried `Connection: close` and the request body may be
+    /// unread: bytes to read and discard before closing (0: none).
+    linger: AtomicU64,
     kill: Notify,
 }
 
@@ -199,12 +199,13 @@ impl Conn {
         self.served.load(Ordering::Relaxed)
     }
 
-    pub fn want_linger(&self) {
-        self.linger.store(true, Ordering::Relaxed);
+    pub fn want_linger(&self, bytes: u64) {
+        self.linger.store(bytes, Ordering::Relaxed);
     }
 
-    pub fn lingers(&self) -> bool {
-        self.linger.load(Ordering::Relaxed)
+    /// Bytes to drain before closing, if the last response asked for it.
+    pub fn linger_budget(&self) -> Option<u64> {
+        Some(self.linger.load(Ordering::Relaxed)).filter(|&n| n > 0)
     }
 
     /// Resolves when the registry chose this connection to make room.
@@ -322,7 +323,7 @@ impl Registry {
             in_flight: AtomicU32::new(0),
             served: AtomicU64::new(0),
             protocol: AtomicU32::new(0),
-            linger: AtomicBool::new(false),
+            linger: AtomicU64::new(0),
             kill: Notify::new(),
         });
         inner.live.insert(id, conn.clone());

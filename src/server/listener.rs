@@ -145,13 +145,19 @@ async fn serve<S: Socket>(
             let (state, ticket) = (state.clone(), ticket.clone());
             Box::pin(async move {
                 let _busy = ticket.begin();
+                let declared = req
+                    .headers()
+                    .get(hyper::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                let limit = state.limits.max_body_bytes as u64;
                 let resp = handler::handle(state, req, peer).await;
                 let closes = resp
                     .headers()
                     .get(hyper::header::CONNECTION)
                     .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
                 if closes {
-                    ticket.conn.want_linger();
+                    ticket.conn.want_linger(drain_budget(declared, limit));
                 }
                 Ok(resp)
             })
@@ -179,18 +185,26 @@ async fn serve<S: Socket>(
         .max_buf_size(64 * 1024);
     let mut conn = Http1(builder.serve_connection(io, service));
     match drive(&mut conn, &ticket, t, shutdown).await {
-        Ok(()) if ticket.conn.lingers() => {
-            let io = conn.0.into_parts().io.into_inner().into_inner();
-            let budget = 4 * shared.state.limits.max_body_bytes as u64;
-            socket::linger(io, budget, t.linger).await;
-        }
-        Ok(()) => {
-            let mut io = conn.0.into_parts().io.into_inner();
-            let _ =
-                tokio::time::timeout(t.linger, tokio::io::AsyncWriteExt::shutdown(&mut io)).await;
-        }
+        Ok(()) => match ticket.conn.linger_budget() {
+            Some(budget) => {
+                let io = conn.0.into_parts().io.into_inner().into_inner();
+                socket::linger(io, budget, t.linger).await;
+            }
+            None => {
+                let mut io = conn.0.into_parts().io.into_inner();
+                let shut = tokio::io::AsyncWriteExt::shutdown(&mut io);
+                let _ = tokio::time::timeout(t.linger, shut).await;
+            }
+        },
         Err(e) => tracing::debug!(%peer, error = %e, "HTTP/1 connection ended"),
     }
+}
+
+/// How much of a refused upload to read and discard before closing: its
+/// declared length, at most 16 times the body limit (4 times when the length
+/// is not declared), and at least 64 KiB for whatever follows it.
+pub fn drain_budget(declared: Option<u64>, limit: u64) -> u64 {
+    declared.unwrap_or(4 * limit).min(16 * limit).max(64 * 1024)
 }
 
 /// A hyper connection driven by `drive`: polled to completion, and asked to
@@ -284,5 +298,19 @@ async fn drive<C: Served>(
             let deadline = Instant::now() + grace;
             closing = Some(closing.map_or(deadline, |c| c.min(deadline)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drain_budget;
+
+    #[test]
+    fn a_refused_upload_is_drained_up_to_its_declared_length_within_bounds() {
+        let mib = 1 << 20;
+        assert_eq!(drain_budget(Some(5 * mib), mib), 5 * mib);
+        assert_eq!(drain_budget(Some(100 * mib), mib), 16 * mib);
+        assert_eq!(drain_budget(None, mib), 4 * mib);
+        assert_eq!(drain_budget(Some(2), mib), 64 * 1024);
     }
 }

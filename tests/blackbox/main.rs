@@ -11,6 +11,7 @@ mod discovery;
 mod edge;
 mod errors;
 mod groups;
+mod hostile;
 mod lifecycle;
 mod queries;
 mod seeds;
