@@ -87,7 +87,8 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "SCIMD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
-    /// Most connections open at once.
+    /// Most connections open at once; at the cap the oldest idle one is
+    /// closed to make room for a newcomer.
     #[arg(long, env = "SCIMD_MAX_CONNECTIONS", default_value_t = 512)]
     max_connections: usize,
     /// Most connections open at once from one client address (IPv6: one /64);
