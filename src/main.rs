@@ -87,9 +87,14 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "SCIMD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
-    /// Most connections open at once.
+    /// Most connections open at once; at the cap the oldest idle one is
+    /// closed to make room for a newcomer.
     #[arg(long, env = "SCIMD_MAX_CONNECTIONS", default_value_t = 512)]
     max_connections: usize,
+    /// Most connections open at once from one client address (IPv6: one /64);
+    /// trusted proxies are exempt.
+    #[arg(long, env = "SCIMD_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    max_connections_per_ip: usize,
     /// A proxy (CIDR or address) whose X-Forwarded-For names the client; repeatable.
     #[arg(
         long = "trusted-proxy",
@@ -263,6 +268,7 @@ fn serve(db: &std::path::Path, a: ServeArgs) -> Result<(), String> {
     let limits = Limits {
         max_body_bytes: a.max_body_bytes,
         max_connections: a.max_connections.max(1),
+        max_connections_per_ip: a.max_connections_per_ip.max(1),
         ..Limits::default()
     };
     server::serve(

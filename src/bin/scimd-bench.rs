@@ -10,7 +10,10 @@
 //! `cargo run --release --bin scimd-bench -- filters [--users 1000000]`
 //! `cargo run --release --bin scimd-bench -- members`
 //! `cargo run --release --bin scimd-bench -- --connections 8 import`
+//! `cargo run --release --bin scimd-bench -- attack [--attackers 2000]`
 
+#[path = "scimd_bench/attack.rs"]
+mod attack;
 #[path = "scimd_bench/client.rs"]
 mod client;
 #[path = "scimd_bench/database.rs"]
@@ -84,6 +87,36 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         users: u64,
     },
+    /// Hostile connections against a fresh server per attack while a
+    /// well-behaved client reads users (issue 10).
+    Attack(AttackArgs),
+}
+
+#[derive(Args)]
+struct AttackArgs {
+    /// Hostile connections per attack.
+    #[arg(long, default_value_t = 2000)]
+    attackers: usize,
+    /// Users to load; the good client reads them by id.
+    #[arg(long, default_value_t = 1000)]
+    users: u64,
+    /// Milliseconds an attacker waits after the server closed its connection
+    /// before opening the next.
+    #[arg(long, default_value_t = 1000)]
+    reconnect_ms: u64,
+    /// Run only this attack (repeatable); the baseline row always runs.
+    #[arg(long = "only", value_name = "NAME")]
+    only: Vec<String>,
+    /// The server binary (default: `scimd` beside this benchmark).
+    #[arg(long)]
+    scimd: Option<PathBuf>,
+    /// An extra argument for `scimd serve` (repeatable), e.g.
+    /// `--serve-arg=--max-connections=128`.
+    #[arg(long = "serve-arg", value_name = "ARG", allow_hyphen_values = true)]
+    serve_args: Vec<String>,
+    /// One JSON object per row on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -117,6 +150,7 @@ fn run(cli: Cli) -> Result<(), String> {
         } => run_filters(&workspace, &runtime, plan, users, cursor_seconds),
         Command::Members { users } => run_members(&workspace, &runtime, plan, users),
         Command::Import { users } => run_import(&workspace, &runtime, plan, users),
+        Command::Attack(args) => run_attack(&workspace, &runtime, plan, args),
     }
 }
 
@@ -400,5 +434,75 @@ fn run_import(
         results.paged.latencies.len(),
         results.paged.per_second(),
     );
+    Ok(())
+}
+
+/// The targets of issue 10.
+const ATTACK_MAX_P99_MS: f64 = 500.0;
+const ATTACK_MAX_RSS_MIB: u64 = 200;
+
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+fn run_attack(
+    workspace: &database::Workspace,
+    runtime: &tokio::runtime::Runtime,
+    plan: Plan,
+    args: AttackArgs,
+) -> Result<(), String> {
+    let rows = attack::plan(&args.only)?;
+    // The tool cannot raise its own limit (no libc dependency); the server
+    // inherits it too. Say so rather than fail obscurely with EMFILE.
+    if let Some(limit) = open_files_limit() {
+        if limit < args.attackers as u64 + 256 {
+            eprintln!(
+                "warning: open-files limit {limit} is below {} attackers + headroom; run `ulimit -n 20000` first",
+                args.attackers
+            );
+        }
+    }
+    let prepared = database::prepare(&workspace.db, args.users.max(1), |_, _| Ok(()))?;
+    let opts = attack::Options {
+        attackers: args.attackers.max(1),
+        duration: plan.duration,
+        reconnect: Duration::from_millis(args.reconnect_ms),
+        users: args.users.max(1),
+    };
+    let mut results = Vec::new();
+    for (which, spread) in rows {
+        let server = server::start_with(&workspace.db, args.scimd.as_deref(), &args.serve_args)?;
+        let target = client::Target::new(
+            server.addr,
+            &server.fingerprint,
+            &prepared.integration.token,
+            &prepared.integration.id,
+        )?;
+        eprintln!(
+            "{} ({spread:?}) against the server on {}",
+            which.map_or("baseline", |a| a.about),
+            server.addr
+        );
+        let row = attack::run_row(
+            runtime,
+            &target,
+            &server.fingerprint,
+            server.pid(),
+            which,
+            spread,
+            &opts,
+        )?;
+        drop(server);
+        if args.json {
+            println!("{}", row.json());
+        }
+        results.push(row);
+    }
+    if !args.json {
+        println!("scimd-bench attack");
+        attack::print(&results, &opts, ATTACK_MAX_P99_MS, ATTACK_MAX_RSS_MIB);
+    }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bulk;
+pub mod conns;
 pub mod discovery;
 pub mod encoding;
 pub mod groups;
@@ -18,6 +19,7 @@ pub mod rejections;
 pub mod resources;
 pub mod router;
 pub mod search;
+pub mod socket;
 pub mod state;
 pub mod tls;
 pub mod users;

@@ -6,6 +6,9 @@ use crate::store::Store;
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_connections: usize,
+    /// Most connections from one client address (an IPv6 /64); trusted
+    /// proxies are exempt.
+    pub max_connections_per_ip: usize,
     pub default_page_size: i64,
     pub max_page_size: i64,
 }
@@ -15,6 +18,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 1024 * 1024,
             max_connections: 512,
+            max_connections_per_ip: 64,
             default_page_size: 100,
             max_page_size: 1000,
         }

@@ -12,6 +12,7 @@ mod discovery;
 mod edge;
 mod errors;
 mod groups;
+mod hostile;
 mod interop;
 mod lifecycle;
 mod queries;

@@ -94,6 +94,24 @@ impl ServerCertVerifier for PinnedCert {
     }
 }
 
+/// A TLS client configuration that accepts only the certificate with this
+/// fingerprint and offers these ALPN protocols.
+pub fn pinned_config(fingerprint: &str, alpn: Vec<Vec<u8>>) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(PinnedCert {
+        fingerprint: normalise_fingerprint(fingerprint),
+        provider: provider.clone(),
+    });
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS client setup: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn;
+    Ok(config)
+}
+
 /// Where and how to reach the server; cheap to clone into every worker.
 #[derive(Clone)]
 pub struct Target {
@@ -117,19 +135,8 @@ impl Target {
                 "refusing to benchmark a non-loopback address {addr}"
             ));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = Arc::new(PinnedCert {
-            fingerprint: normalise_fingerprint(fingerprint),
-            provider: provider.clone(),
-        });
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS client setup: {e}"))?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
         // HTTP/1.1 only: what most IdP SCIM clients speak.
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = pinned_config(fingerprint, vec![b"http/1.1".to_vec()])?;
         Ok(Target {
             addr,
             tls: TlsConnector::from(Arc::new(config)),
@@ -137,6 +144,10 @@ impl Target {
             host: addr.to_string(),
             base_path: format!("/scim/{integration_id}"),
         })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     pub async fn connect(&self) -> Result<Conn, String> {

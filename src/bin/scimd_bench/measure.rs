@@ -69,7 +69,7 @@ impl Outcome {
         }
     }
 
-    fn record(&mut self, result: Result<Duration, String>, bytes: usize) {
+    pub fn record(&mut self, result: Result<Duration, String>, bytes: usize) {
         self.bytes += bytes as u64;
         match result {
             Ok(d) => self.latencies.push(d),

@@ -22,6 +22,12 @@ pub struct Server {
     pub first_integration: Option<(String, String)>,
 }
 
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -53,7 +59,16 @@ fn log_tail(log: &Path) -> String {
 }
 
 pub fn start(db: &Path) -> Result<Server, String> {
-    let binary = scimd_binary()?;
+    start_with(db, None, &[])
+}
+
+/// `start` with another server binary (None: the one beside this
+/// benchmark) and extra `serve` arguments.
+pub fn start_with(db: &Path, binary: Option<&Path>, extra: &[String]) -> Result<Server, String> {
+    let binary = match binary {
+        Some(b) => b.to_path_buf(),
+        None => scimd_binary()?,
+    };
     let log = db.with_extension("server.log");
     let log_file =
         std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
@@ -61,6 +76,7 @@ pub fn start(db: &Path) -> Result<Server, String> {
         .arg("--db")
         .arg(db)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))
