@@ -95,7 +95,7 @@ struct BackupArgs {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// With --dir: keep only the newest N backups there.
-    #[arg(long, requires = "dir", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, requires = "dir", conflicts_with = "file", value_parser = clap::value_parser!(u32).range(1..))]
     keep: Option<u32>,
     /// Print {"file","bytes","seconds"}.
     #[arg(long)]

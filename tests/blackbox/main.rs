@@ -14,6 +14,7 @@ mod errors;
 mod groups;
 mod interop;
 mod lifecycle;
+mod operations;
 mod queries;
 mod seeds;
 mod users;
