@@ -67,12 +67,19 @@ fn tighten(path: &Path) -> std::io::Result<()> {
         Err(e) => return Err(e),
     };
     if mode & 0o007 != 0 {
-        tracing::warn!(
-            "{} was accessible to every local user (mode {mode:04o}); now {:04o}",
-            path.display(),
-            mode & !0o007
-        );
-        std::fs::set_permissions(path, Permissions::from_mode(mode & !0o007))?;
+        // Only the owner may chmod: another user sharing the file through
+        // its group gets a warning, not a refusal to work.
+        match std::fs::set_permissions(path, Permissions::from_mode(mode & !0o007)) {
+            Ok(()) => tracing::warn!(
+                "{} was accessible to every local user (mode {mode:04o}); now {:04o}",
+                path.display(),
+                mode & !0o007
+            ),
+            Err(e) => tracing::warn!(
+                "{} is accessible to every local user (mode {mode:04o}) and cannot be restricted: {e}",
+                path.display()
+            ),
+        }
     }
     Ok(())
 }
