@@ -36,23 +36,37 @@ pub fn parse(s: &str) -> Option<OffsetDateTime> {
         .map(|t| t.to_offset(UtcOffset::UTC))
 }
 
-/// Parses `0`, `90`, `30s`, `5m`, `1h`, `2d` (a bare number is seconds).
+/// The longest duration the CLI takes. Durations are added to or subtracted
+/// from now, and a timestamp past year 9999 cannot be represented (adding
+/// one panics); a century is longer than any sensible grace period or
+/// retention and keeps every result far inside the range.
+pub const MAX_DURATION_DAYS: i64 = 36_500;
+
+/// Parses `0`, `90`, `30s`, `5m`, `1h`, `2d` (a bare number is seconds), at
+/// most [`MAX_DURATION_DAYS`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(digits_end);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (try 0, 30s, 5m, 1h or 2d)"))?;
-    let secs = match unit {
-        "" | "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        "d" => n.checked_mul(86_400),
-        _ => None,
+    let not_a_duration = || format!("'{s}' is not a duration (try 0, 30s, 5m, 1h or 2d)");
+    let too_long = || format!("'{s}' is too long: durations are at most {MAX_DURATION_DAYS}d");
+    let n: i64 = match num.parse() {
+        Ok(n) => n,
+        // All digits but no i64: a number, just far too large.
+        Err(_) if !num.is_empty() => return Err(too_long()),
+        Err(_) => return Err(not_a_duration()),
+    };
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(not_a_duration()),
+    };
+    match n.checked_mul(unit_secs) {
+        Some(secs) if secs <= MAX_DURATION_DAYS * 86_400 => Ok(Duration::seconds(secs)),
+        _ => Err(too_long()),
     }
-    .ok_or_else(|| format!("'{s}' is not a duration (try 0, 30s, 5m, 1h or 2d)"))?;
-    Ok(Duration::seconds(secs))
 }
 
 #[cfg(test)]
@@ -81,5 +95,22 @@ mod tests {
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("-1h").is_err());
         assert!(parse_duration("99999999999999999d").is_err());
+    }
+
+    #[test]
+    fn durations_beyond_a_century_are_refused_by_name() {
+        assert_eq!(
+            parse_duration("36500d").unwrap(),
+            Duration::days(MAX_DURATION_DAYS)
+        );
+        for s in [
+            "36501d",
+            "99999999999d",
+            "99999999999999999999999",
+            "876001h",
+        ] {
+            let e = parse_duration(s).unwrap_err();
+            assert!(e.contains("too long"), "{s}: {e}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Command-line definitions and dispatch; nothing else lives here.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use scimd::cli;
 use scimd::server::{self, state::Limits, ServeOptions, TlsMode};
 use std::net::SocketAddr;
@@ -62,6 +62,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a consistent, verified copy of the database (safe while serving).
+    Backup(BackupArgs),
+    /// Replace the database with a backup; the server must be stopped.
+    Restore {
+        /// The backup to restore.
+        file: PathBuf,
+        /// Confirm the replacement (the old file is kept as <db>.before-restore).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Check the database: integrity, foreign keys, orphaned rows, schema, WAL size.
+    Check {
+        /// The full `integrity_check` (every index against its table) instead of `quick_check`.
+        #[arg(long)]
+        full: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) to stdout.
+    Man,
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    /// Write the backup to this file (replaced atomically if it exists).
+    #[arg(required_unless_present = "dir", conflicts_with = "dir")]
+    file: Option<PathBuf>,
+    /// Write scimd-YYYYMMDDTHHMMSSZ.db (UTC) into this directory instead.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// With --dir: keep only the newest N backups there.
+    #[arg(long, requires = "dir", conflicts_with = "file", value_parser = clap::value_parser!(u32).range(1..))]
+    keep: Option<u32>,
+    /// Print {"file","bytes","seconds"}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -103,6 +141,9 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxy: Vec<server::netaddr::Cidr>,
+    /// Never checkpoint the WAL: for Litestream, which then owns checkpoints.
+    #[arg(long, env = "SCIMD_NO_CHECKPOINT")]
+    no_checkpoint: bool,
 }
 
 #[derive(Subcommand)]
@@ -208,12 +249,18 @@ enum UsersCmd {
     Purge {
         id: String,
         /// Only those deprovisioned longer ago than this (e.g. 30d).
-        #[arg(long)]
-        deprovisioned_before: String,
+        #[arg(long, value_parser = duration)]
+        deprovisioned_before: time::Duration,
         /// Confirm the purge.
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// Durations are parsed by clap, so an unreadable or out-of-range one is a
+/// usage error (exit 2) like any other bad argument.
+fn duration(s: &str) -> Result<time::Duration, String> {
+    scimd::clock::parse_duration(s)
 }
 
 fn settings_change(a: &SetArgs) -> Result<scimd::store::settings::Change, String> {
@@ -239,8 +286,8 @@ enum TokenCmd {
     Rotate {
         id: String,
         /// How long older tokens stay valid: 0, 30s, 5m, 1h, 2d.
-        #[arg(long, default_value = "1h")]
-        grace: String,
+        #[arg(long, default_value = "1h", value_parser = duration)]
+        grace: time::Duration,
         #[arg(long)]
         json: bool,
     },
@@ -265,6 +312,9 @@ fn serve(db: &std::path::Path, a: ServeArgs) -> Result<(), String> {
         (_, _, true) => TlsMode::Insecure,
         _ => TlsMode::SelfSigned,
     };
+    if a.no_checkpoint {
+        scimd::store::connection::set_auto_checkpoint(false);
+    }
     let limits = Limits {
         max_body_bytes: a.max_body_bytes,
         max_connections: a.max_connections.max(1),
@@ -302,7 +352,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Token(c) => match c {
-            TokenCmd::Rotate { id, grace, json } => cli::token::rotate(&db, &id, &grace, json),
+            TokenCmd::Rotate { id, grace, json } => cli::token::rotate(&db, &id, grace, json),
             TokenCmd::Revoke { id, yes } => cli::token::revoke(&db, &id, yes),
             TokenCmd::List { id, json } => cli::token::list(&db, &id, json),
         },
@@ -334,13 +384,42 @@ fn main() -> ExitCode {
             id,
             deprovisioned_before,
             yes,
-        }) => cli::members::purge(&db, &id, &deprovisioned_before, yes),
+        }) => cli::members::purge(&db, &id, deprovisioned_before, yes),
         Command::Audit {
             id,
             since,
             limit,
             json,
         } => cli::audit::run(&db, &id, since.as_deref(), limit, json),
+        Command::Backup(a) => {
+            let target = match (a.file, a.dir) {
+                (_, Some(dir)) => Ok(cli::backup::Target::Dir {
+                    dir,
+                    keep: a.keep.map_or(usize::MAX, |k| k as usize),
+                }),
+                (Some(file), None) => Ok(cli::backup::Target::File(file)),
+                (None, None) => Err("give a FILE or --dir DIR".to_string()),
+            };
+            target.and_then(|t| cli::backup::run(&db, t, a.json))
+        }
+        Command::Restore { file, yes } => {
+            if !yes {
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::MissingRequiredArgument,
+                        format!(
+                            "restore replaces {} with {}: add --yes to confirm",
+                            db.display(),
+                            file.display()
+                        ),
+                    )
+                    .exit();
+            }
+            cli::restore::run(&db, &file)
+        }
+        Command::Check { full, json } => cli::check::run(&db, full, json),
+        Command::Completions { shell } => cli::completions::completions(Cli::command(), shell),
+        Command::Man => cli::completions::man(Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -75,13 +75,13 @@ pub fn pin_reset(db: &Path, id: &str, user: &str, as_json: bool) -> Result<(), S
     Ok(())
 }
 
-pub fn purge(db: &Path, id: &str, before: &str, yes: bool) -> Result<(), String> {
+/// `age` comes parsed (and bounded) from the command line.
+pub fn purge(db: &Path, id: &str, age: time::Duration, yes: bool) -> Result<(), String> {
     if !yes {
         return Err(format!(
             "refusing to purge deprovisioned users of {id} without --yes"
         ));
     }
-    let age = crate::clock::parse_duration(before)?;
     let cutoff = crate::clock::format(crate::clock::now() - age);
     let conn = open(db)?;
     let n = store::in_transaction(&conn, |c| {

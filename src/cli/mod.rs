@@ -3,9 +3,13 @@
 //! failures as one line for `main` to print with exit code 1.
 
 pub mod audit;
+pub mod backup;
+pub mod check;
+pub mod completions;
 pub mod integration;
 pub mod mapping;
 pub mod members;
+pub mod restore;
 pub mod settings;
 pub mod token;
 

@@ -4,9 +4,10 @@ use super::{message, open, print_json};
 use crate::store::{self, audit::Actor, tokens};
 use serde_json::json;
 use std::path::Path;
+use time::Duration;
 
-pub fn rotate(db: &Path, id: &str, grace: &str, as_json: bool) -> Result<(), String> {
-    let grace = crate::clock::parse_duration(grace)?;
+/// `grace` comes parsed (and bounded) from the command line.
+pub fn rotate(db: &Path, id: &str, grace: Duration, as_json: bool) -> Result<(), String> {
     let conn = open(db)?;
     let (token, until) =
         store::in_transaction(&conn, |c| tokens::rotate(c, id, grace, &Actor::cli()))

@@ -26,7 +26,7 @@ pub mod users;
 
 use crate::store::{self, audit::Actor, integrations, tokens, Store};
 use state::{AppState, Limits};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,6 +62,18 @@ pub fn serve(db: &Path, opts: ServeOptions) -> Result<(), String> {
 }
 
 async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
+    // Held until serving ends: tells `scimd restore` (and a second `serve`)
+    // that this database is in use.
+    let lock_path = store::maintenance::lock_path(db);
+    let _lock = store::maintenance::try_lock(db)
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?
+        .ok_or_else(|| {
+            format!(
+                "another scimd serve or restore is using {} (it holds {})",
+                db.display(),
+                lock_path.display()
+            )
+        })?;
     // Setup runs once before serving, on this thread: blocking here is fine.
     let setup = store::connection::open_write(db)
         .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
@@ -98,7 +110,7 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         .clone()
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("{scheme}://{local}"));
-    first_integration(&setup, &origin)?;
+    first_integration(&setup, &origin, db)?;
     drop(setup);
 
     let store = Store::open(db, opts.readers).map_err(|e| e.to_string())?;
@@ -124,8 +136,11 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
 }
 
 /// On an empty database, create an integration so a newcomer has an endpoint
-/// and a token at once. The token is printed this one time.
-fn first_integration(conn: &rusqlite::Connection, origin: &str) -> Result<(), String> {
+/// and a token at once. The token is shown this one time: on a terminal it is
+/// printed; otherwise stdout is a log (under systemd, the journal, readable by
+/// more people and kept for long), so it goes to a 0600 file beside the
+/// database and only that file's path is printed.
+fn first_integration(conn: &rusqlite::Connection, origin: &str, db: &Path) -> Result<(), String> {
     let created = store::in_transaction(conn, |c| {
         if integrations::count(c)? > 0 {
             return Ok(None);
@@ -141,10 +156,40 @@ fn first_integration(conn: &rusqlite::Connection, origin: &str) -> Result<(), St
             "created integration {id} (default) on this empty database"
         ));
         say(&format!("endpoint: {origin}/scim/{id}"));
-        say(&format!("token: {token}"));
-        say("(the token is shown only now; `scimd token rotate ID` issues a new one)");
+        if std::io::stdout().is_terminal() {
+            say(&format!("token: {token}"));
+            say("(the token is shown only now; `scimd token rotate ID` issues a new one)");
+        } else {
+            let path = first_token_path(db);
+            write_secret(&path, &token)?;
+            say(&format!("token file: {}", path.display()));
+            say("(stdout is not a terminal, so the token is in that file, readable by this user only: read it, then delete the file)");
+        }
     }
     Ok(())
+}
+
+/// `<db>.first-token`: where the first token goes when stdout is not a terminal.
+pub fn first_token_path(db: &Path) -> PathBuf {
+    store::connection::sidecar(db, ".first-token")
+}
+
+fn write_secret(path: &Path, secret: &str) -> Result<(), String> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(failed)?;
+    // A file left from an earlier empty database keeps its old mode on open.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(failed)?;
+    writeln!(f, "{secret}")
+        .and_then(|_| f.sync_all())
+        .map_err(failed)
 }
 
 /// Registers the SIGTERM/SIGINT handlers now, so a signal that arrives

@@ -2,14 +2,90 @@
 //! (the server's pool, the CLI) run beside the one writer; `synchronous=FULL`
 //! makes an acknowledged change survive power loss; the busy timeout lets the
 //! CLI and the server take turns at the write lock instead of failing.
+//!
+//! The file holds the TLS private key, every user's personal data and PINs,
+//! so it is created readable by its owner only (0600), whatever the umask,
+//! and SQLite gives its -wal and -shm the same mode. An existing file that
+//! other users can read loses those bits (group bits are kept: an admin may
+//! have given a local group read access for the SQL views on purpose).
 
 use rusqlite::{Connection, OpenFlags};
-use std::path::Path;
+use std::fs::{OpenOptions, Permissions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What a checkpoint leaves of the WAL on disk: a burst of writes can grow it
+/// far beyond the 1000 pages at which SQLite checkpoints; after the next
+/// checkpoint that resets it, it is truncated back to this size.
+pub const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Cleared by `serve --no-checkpoint`: an external tool (Litestream) then
+/// owns checkpointing, and scimd's write connections never checkpoint.
+static AUTO_CHECKPOINT: AtomicBool = AtomicBool::new(true);
+
+pub fn set_auto_checkpoint(on: bool) {
+    AUTO_CHECKPOINT.store(on, Ordering::Relaxed);
+}
+
+pub fn auto_checkpoint() -> bool {
+    AUTO_CHECKPOINT.load(Ordering::Relaxed)
+}
+
+/// `<db>-wal` or `<db>-shm` (SQLite appends the suffix to the file name).
+pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Creates the database file empty with mode 0600 if it does not exist, so
+/// SQLite never creates it with the umask's mode; takes away other users'
+/// access to an existing one.
+fn restrict(path: &Path) -> std::io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => tighten(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes the "other" permission bits of `path` if it exists.
+fn tighten(path: &Path) -> std::io::Result<()> {
+    let mode = match std::fs::metadata(path) {
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if mode & 0o007 != 0 {
+        // Only the owner may chmod: another user sharing the file through
+        // its group gets a warning, not a refusal to work.
+        match std::fs::set_permissions(path, Permissions::from_mode(mode & !0o007)) {
+            Ok(()) => tracing::warn!(
+                "{} was accessible to every local user (mode {mode:04o}); now {:04o}",
+                path.display(),
+                mode & !0o007
+            ),
+            Err(e) => tracing::warn!(
+                "{} is accessible to every local user (mode {mode:04o}) and cannot be restricted: {e}",
+                path.display()
+            ),
+        }
+    }
+    Ok(())
+}
+
 pub fn open_write(path: &Path) -> rusqlite::Result<Connection> {
+    restrict(path).map_err(|e| io_error(path, e))?;
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -20,7 +96,23 @@ pub fn open_write(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+    if !auto_checkpoint() {
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    }
+    // SQLite creates -wal and -shm with the database's mode; these may
+    // predate that (an older scimd, a copy made by hand).
+    for suffix in ["-wal", "-shm"] {
+        tighten(&sidecar(path, suffix)).map_err(|e| io_error(path, e))?;
+    }
     Ok(conn)
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+        Some(format!("{}: {e}", path.display())),
+    )
 }
 
 pub fn open_read(path: &Path) -> rusqlite::Result<Connection> {
@@ -74,6 +166,42 @@ pub fn refresh_statistics(conn: &Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("scimd-conn-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_new_database_and_its_wal_are_owner_only() {
+        let dir = temp_dir("new");
+        let db = dir.join("a.db");
+        let conn = open_write(&db).unwrap();
+        conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        assert_eq!(mode(&db), 0o600);
+        assert_eq!(mode(&sidecar(&db, "-wal")), 0o600);
+        assert_eq!(mode(&sidecar(&db, "-shm")), 0o600);
+        drop(conn);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_existing_world_readable_database_loses_the_other_bits_only() {
+        let dir = temp_dir("old");
+        let db = dir.join("a.db");
+        drop(open_write(&db).unwrap());
+        std::fs::set_permissions(&db, Permissions::from_mode(0o644)).unwrap();
+        drop(open_write(&db).unwrap());
+        assert_eq!(mode(&db), 0o640);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn statistics_are_gathered_once_data_exists() {

@@ -10,6 +10,7 @@ pub mod connection;
 pub mod entitlement;
 pub mod groups;
 pub mod integrations;
+pub mod maintenance;
 pub mod mappings;
 pub mod migrate;
 pub mod readers;

@@ -301,6 +301,16 @@ impl Serve {
         }
     }
 
+    /// The first integration's token on an empty database. With stdout not a
+    /// terminal (always so here) the server writes it to a file and prints
+    /// `token file: PATH`; this reads that file.
+    pub fn first_token(&self, within: Duration) -> Option<String> {
+        let path = self.wait_for_line("token file:", within)?;
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading the token file {path}: {e}"));
+        Some(text.trim().to_string())
+    }
+
     /// Everything the server has logged to stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()

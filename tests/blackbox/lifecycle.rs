@@ -274,7 +274,7 @@ fn first_serve_on_empty_database_prints_a_working_endpoint_and_token() {
     let endpoint = serve
         .wait_for_line("endpoint:", within)
         .expect("endpoint: line");
-    let token = serve.wait_for_line("token:", within).expect("token: line");
+    let token = serve.first_token(within).expect("token file: line");
     assert!(token.starts_with("scimd_"), "token: {token}");
     let prefix = format!("{}/scim/int_", serve.url);
     assert!(
@@ -299,8 +299,8 @@ fn first_serve_creates_integration_named_default() {
     let dir = TestDir::new();
     let serve = Serve::spawn(&dir, &[], &[]);
     serve
-        .wait_for_line("token:", Duration::from_secs(5))
-        .expect("token: line");
+        .first_token(Duration::from_secs(5))
+        .expect("token file: line");
     let list = dir.scimd_json(&["integration", "list", "--json"]);
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
     assert_eq!(list[0]["name"], "default");
@@ -311,8 +311,8 @@ fn second_serve_prints_no_token() {
     let dir = TestDir::new();
     let first = Serve::spawn(&dir, &[], &[]);
     let token = first
-        .wait_for_line("token:", Duration::from_secs(5))
-        .expect("token: line");
+        .first_token(Duration::from_secs(5))
+        .expect("token file: line");
     let (status, _) = first.terminate();
     assert!(status.success());
     let second = Serve::spawn(&dir, &[], &[]);
@@ -320,7 +320,7 @@ fn second_serve_prints_no_token() {
     assert!(
         !lines
             .iter()
-            .any(|l| l.contains(&token) || l.trim().starts_with("token:")),
+            .any(|l| l.contains(&token) || l.trim().starts_with("token")),
         "second start printed a token:\n{}",
         lines.join("\n")
     );

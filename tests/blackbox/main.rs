@@ -15,6 +15,7 @@ mod groups;
 mod hostile;
 mod interop;
 mod lifecycle;
+mod operations;
 mod queries;
 mod seeds;
 mod users;

@@ -128,7 +128,10 @@ pub fn start_with(db: &Path, binary: Option<&Path>, extra: &[String]) -> Result<
         };
         if let Some(rest) = line.strip_prefix("created integration ") {
             first_id = rest.split_whitespace().next().map(str::to_string);
-        } else if let Some(token) = line.strip_prefix("token: ") {
+        } else if let Some(path) = line.strip_prefix("token file: ") {
+            // stdout is a pipe here, so the server wrote the token to a file.
+            let token = std::fs::read_to_string(path.trim())
+                .map_err(|e| format!("cannot read the token file {}: {e}", path.trim()))?;
             server.first_integration = first_id.clone().map(|id| (id, token.trim().to_string()));
         } else if let Some(f) = line.strip_prefix("certificate sha256 fingerprint: ") {
             server.fingerprint = f.trim().to_string();
