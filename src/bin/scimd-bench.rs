@@ -20,6 +20,8 @@ mod client;
 mod database;
 #[path = "scimd_bench/filters.rs"]
 mod filters;
+#[path = "scimd_bench/flood.rs"]
+mod flood;
 #[path = "scimd_bench/import.rs"]
 mod import;
 #[path = "scimd_bench/measure.rs"]
@@ -117,6 +119,17 @@ struct AttackArgs {
     /// One JSON object per row on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// Wrong-token requests per flood row.
+    #[arg(long, default_value_t = 100_000)]
+    wrong_tokens: u64,
+    /// Users of integration B (the costly requests' integration).
+    #[arg(long, default_value_t = 300_000)]
+    b_users: u64,
+    /// Groups of integration B, each with `--b-group-size` members.
+    #[arg(long, default_value_t = 20)]
+    b_groups: u64,
+    #[arg(long, default_value_t = 100_000)]
+    b_group_size: u64,
 }
 
 fn main() -> ExitCode {
@@ -453,7 +466,18 @@ fn run_attack(
     plan: Plan,
     args: AttackArgs,
 ) -> Result<(), String> {
-    let rows = attack::plan(&args.only)?;
+    let is_flood = |n: &String| flood::FLOODS.iter().any(|(f, _)| f == n);
+    let conn_only: Vec<String> = args.only.iter().filter(|n| !is_flood(n)).cloned().collect();
+    let rows = if !args.only.is_empty() && conn_only.is_empty() {
+        vec![(None, attack::Spread::Botnet)]
+    } else {
+        attack::plan(&conn_only)?
+    };
+    let floods: Vec<(&str, flood::Flood)> = flood::FLOODS
+        .iter()
+        .filter(|(name, _)| args.only.is_empty() || args.only.iter().any(|n| n == name))
+        .copied()
+        .collect();
     // The tool cannot raise its own limit (no libc dependency); the server
     // inherits it too. Say so rather than fail obscurely with EMFILE.
     if let Some(limit) = open_files_limit() {
@@ -464,7 +488,33 @@ fn run_attack(
             );
         }
     }
-    let prepared = database::prepare(&workspace.db, args.users.max(1), |_, _| Ok(()))?;
+    // Integration B, for the costly-request floods: made only in a new file.
+    let second: std::cell::RefCell<Option<flood::Second>> = std::cell::RefCell::new(None);
+    let prepared = database::prepare(&workspace.db, args.users.max(1), |loader, _| {
+        if floods.is_empty() {
+            return Ok(());
+        }
+        let b = loader.integration("bench B").map_err(|e| e.to_string())?;
+        let n = args.b_users.max(args.b_group_size);
+        eprintln!(
+            "loading integration B: {n} users, {} groups of {}",
+            args.b_groups, args.b_group_size
+        );
+        loader
+            .users(&b.id, 0..n, n, |_| {})
+            .map_err(|e| e.to_string())?;
+        for g in 0..args.b_groups {
+            loader
+                .group(&b.id, &format!("bench B group {g}"), 0..args.b_group_size)
+                .map_err(|e| e.to_string())?;
+        }
+        *second.borrow_mut() = Some(flood::Second {
+            id: b.id,
+            token: b.token,
+        });
+        Ok(())
+    })?;
+    let second = second.into_inner();
     let opts = attack::Options {
         attackers: args.attackers.max(1),
         duration: plan.duration,
@@ -499,6 +549,47 @@ fn run_attack(
             println!("{}", row.json());
         }
         results.push(row);
+    }
+    match (&second, floods.is_empty()) {
+        (_, true) => {}
+        (None, false) => eprintln!(
+            "skipping the request floods: {} was reused and has no integration B (delete it to load afresh)",
+            workspace.db.display()
+        ),
+        (Some(second), false) => {
+            let settings = flood::Settings {
+                wrong_tokens: args.wrong_tokens,
+                duration: plan.duration,
+                users: args.users.max(1),
+                db: workspace.db.clone(),
+            };
+            for (name, which) in floods {
+                let mut serve_args = args.serve_args.clone();
+                serve_args.extend(which.serve_args());
+                let server = server::start_with(&workspace.db, args.scimd.as_deref(), &serve_args)?;
+                let target = client::Target::new(
+                    server.addr,
+                    &server.fingerprint,
+                    &prepared.integration.token,
+                    &prepared.integration.id,
+                )?;
+                eprintln!("flood {name} against the server on {}", server.addr);
+                let row = flood::run_row(
+                    runtime,
+                    &target,
+                    second,
+                    server.pid(),
+                    which,
+                    name,
+                    &settings,
+                )?;
+                drop(server);
+                if args.json {
+                    println!("{}", row.json());
+                }
+                results.push(row);
+            }
+        }
     }
     if !args.json {
         println!("scimd-bench attack");

@@ -357,6 +357,12 @@ fn connection_attacks_leave_a_well_behaved_client_fast() {
             "200",
             "--json",
             "--serve-arg=--max-connections=128",
+            "--only=idle-tls-h2",
+            "--only=idle-tls",
+            "--only=half-hello",
+            "--only=silent",
+            "--only=slowloris",
+            "--only=h2-no-stream",
         ])
         .output()
         .expect("run scimd-bench");
@@ -382,5 +388,71 @@ fn connection_attacks_leave_a_well_behaved_client_fast() {
         assert!(p99 < 2000.0, "{row}");
         let rss = row["peak_rss_kib"].as_u64().unwrap_or(u64::MAX);
         assert!(rss < 200 * 1024, "{row}");
+    }
+}
+
+/// The short version of the request floods of `scimd-bench attack`: wrong
+/// tokens from one address and from an IPv6 /64 behind a trusted proxy, and
+/// integration B's Bulk chains, slow filters and unread group pages, each
+/// while the good client reads integration A's users.
+#[test]
+fn request_floods_leave_a_well_behaved_client_fast_and_the_database_small() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scimd-bench"))
+        .args([
+            "--seconds",
+            "3",
+            "attack",
+            "--users",
+            "200",
+            "--json",
+            "--b-users",
+            "3000",
+            "--b-groups",
+            "3",
+            "--b-group-size",
+            "2000",
+            "--wrong-tokens",
+            "3000",
+            "--only=wrong-token",
+            "--only=wrong-token-v6",
+            "--only=bulk-chain",
+            "--only=slow-filters",
+            "--only=unread-groups",
+        ])
+        .output()
+        .expect("run scimd-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "scimd-bench attack failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON row per line"))
+        .collect();
+    assert_eq!(rows.len(), 6, "baseline + 5 floods:\n{stdout}");
+    for row in &rows {
+        assert_eq!(row["errors"], 0, "{row}");
+        assert!(row["requests"].as_u64().unwrap_or(0) > 10, "{row}");
+        let p99 = row["p99_ms"].as_f64().unwrap_or(f64::MAX);
+        assert!(p99 < 2000.0, "{row}");
+        let rss = row["peak_rss_kib"].as_u64().unwrap_or(u64::MAX);
+        assert!(rss < 200 * 1024, "{row}");
+    }
+    for row in rows.iter().filter(|r| {
+        r["attack"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("wrong-token"))
+    }) {
+        let note = row["note"].as_str().unwrap_or("");
+        // "…; database +12.1 KiB": far below a megabyte for 3000 refusals.
+        let kib: f64 = note
+            .rsplit('+')
+            .next()
+            .and_then(|t| t.trim_end_matches(" KiB").parse().ok())
+            .unwrap_or(f64::MAX);
+        assert!(kib < 1024.0, "{row}");
+        assert!(note.contains("429: "), "{row}");
     }
 }

@@ -133,6 +133,8 @@ pub struct RowResult {
     pub held: u64,
     pub failed: u64,
     pub closed: u64,
+    /// What a request-level attack did (requests sent, database growth).
+    pub note: String,
 }
 
 impl RowResult {
@@ -156,6 +158,7 @@ impl RowResult {
             "attackers_held": self.held,
             "attackers_failed": self.failed,
             "attackers_closed_by_server": self.closed,
+            "note": self.note,
         })
     }
 }
@@ -255,13 +258,14 @@ pub fn run_row(
         held: tally.held.load(Ordering::Relaxed),
         failed: tally.failed.load(Ordering::Relaxed),
         closed: tally.closed.load(Ordering::Relaxed),
+        note: String::new(),
     })
 }
 
 /// GET /Users/{id} back to back on one kept-alive connection for
 /// `duration`; a failed connect or request is an error, and the next
 /// request uses a fresh connection.
-async fn good_client(target: &Target, users: u64, duration: Duration) -> Outcome {
+pub async fn good_client(target: &Target, users: u64, duration: Duration) -> Outcome {
     let mut outcome = Outcome::default();
     let started = Instant::now();
     let deadline = started + duration;
@@ -509,12 +513,13 @@ pub fn print(rows: &[RowResult], opts: &Options, max_p99_ms: f64, max_rss_mib: u
     println!("{}", "-".repeat(104));
     for r in rows {
         let cell = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"));
-        let note = r
-            .good
-            .first_error
-            .as_deref()
-            .map(|e| format!("first error: {}", measure::truncate(e, 80)))
-            .unwrap_or_default();
+        let mut note = r.note.clone();
+        if let Some(e) = r.good.first_error.as_deref() {
+            if !note.is_empty() {
+                note.push_str("; ");
+            }
+            note.push_str(&format!("first error: {}", measure::truncate(e, 80)));
+        }
         println!(
             "{:<16}  {:<7}  {:>8}  {:>6}  {:>8}  {:>8}  {:>8}  {:>15}  {}",
             r.attack,

@@ -121,6 +121,9 @@ pub struct Target {
     host: String,
     /// `/scim/<integration>`.
     pub base_path: String,
+    /// The local address to connect from (None: the system's choice,
+    /// 127.0.0.1 on loopback).
+    source: Option<std::net::IpAddr>,
 }
 
 impl Target {
@@ -143,7 +146,62 @@ impl Target {
             authorization: format!("Bearer {token}"),
             host: addr.to_string(),
             base_path: format!("/scim/{integration_id}"),
+            source: None,
         })
+    }
+
+    /// The same server and integration with another bearer token.
+    pub fn with_token(&self, token: &str) -> Target {
+        Target {
+            authorization: format!("Bearer {token}"),
+            ..self.clone()
+        }
+    }
+
+    /// The same server, another integration and its token.
+    pub fn for_integration(&self, integration_id: &str, token: &str) -> Target {
+        Target {
+            authorization: format!("Bearer {token}"),
+            base_path: format!("/scim/{integration_id}"),
+            ..self.clone()
+        }
+    }
+
+    /// A TLS connection from `source` with nothing on it yet, for requests
+    /// written by hand.
+    pub async fn raw_tls_from(
+        &self,
+        source: std::net::IpAddr,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+        let socket = tokio::net::TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .map_err(|e| format!("bind {source}: {e}"))?;
+        let tcp = socket
+            .connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let name = ServerName::IpAddress(self.addr.ip().into());
+        self.tls
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))
+    }
+
+    /// An HTTP/1.1 request head (no body) for `path` under the integration.
+    pub fn request_head(&self, method: &str, path: &str) -> String {
+        format!(
+            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nAccept: application/scim+json\r\n\r\n",
+            self.base_path, self.host, self.authorization
+        )
+    }
+
+    /// The same target, connecting from `source` (another loopback address).
+    pub fn connecting_from(&self, source: std::net::IpAddr) -> Target {
+        Target {
+            source: Some(source),
+            ..self.clone()
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -152,9 +210,18 @@ impl Target {
 
     pub async fn connect(&self) -> Result<Conn, String> {
         let work = async {
-            let tcp = TcpStream::connect(self.addr)
-                .await
-                .map_err(|e| format!("connect {}: {e}", self.addr))?;
+            let tcp = match self.source {
+                None => TcpStream::connect(self.addr).await,
+                Some(source) => {
+                    let socket =
+                        tokio::net::TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+                    socket
+                        .bind(SocketAddr::new(source, 0))
+                        .map_err(|e| format!("bind {source}: {e}"))?;
+                    socket.connect(self.addr).await
+                }
+            }
+            .map_err(|e| format!("connect {}: {e}", self.addr))?;
             // Small requests and responses: do not let Nagle add 40 ms.
             tcp.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
             let name = ServerName::IpAddress(self.addr.ip().into());
@@ -190,6 +257,8 @@ pub struct Call {
     /// Relative to the integration base, e.g. `/Users?filter=…`.
     pub path: String,
     pub body: Option<String>,
+    /// Extra request headers.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Call {
@@ -198,6 +267,7 @@ impl Call {
             method: Method::GET,
             path,
             body: None,
+            headers: Vec::new(),
         }
     }
 
@@ -206,6 +276,7 @@ impl Call {
             method: Method::POST,
             path,
             body: Some(body),
+            headers: Vec::new(),
         }
     }
 
@@ -214,6 +285,7 @@ impl Call {
             method: Method::PATCH,
             path,
             body: Some(body),
+            headers: Vec::new(),
         }
     }
 }
@@ -260,6 +332,9 @@ impl Conn {
             .header(hyper::header::ACCEPT, "application/scim+json");
         if call.body.is_some() {
             builder = builder.header(hyper::header::CONTENT_TYPE, "application/scim+json");
+        }
+        for (name, value) in &call.headers {
+            builder = builder.header(*name, value);
         }
         let body = Full::new(Bytes::from(call.body.clone().unwrap_or_default()));
         let request = builder
