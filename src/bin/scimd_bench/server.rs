@@ -128,6 +128,9 @@ pub fn start_with(db: &Path, binary: Option<&Path>, extra: &[String]) -> Result<
         };
         if let Some(rest) = line.strip_prefix("created integration ") {
             first_id = rest.split_whitespace().next().map(str::to_string);
+        } else if let Some(token) = line.strip_prefix("token: ") {
+            // Servers before the token file printed the token itself.
+            server.first_integration = first_id.clone().map(|id| (id, token.trim().to_string()));
         } else if let Some(path) = line.strip_prefix("token file: ") {
             // stdout is a pipe here, so the server wrote the token to a file.
             let token = std::fs::read_to_string(path.trim())
