@@ -550,45 +550,46 @@ fn run_attack(
         }
         results.push(row);
     }
-    match (&second, floods.is_empty()) {
-        (_, true) => {}
-        (None, false) => eprintln!(
-            "skipping the request floods: {} was reused and has no integration B (delete it to load afresh)",
-            workspace.db.display()
-        ),
-        (Some(second), false) => {
-            let settings = flood::Settings {
-                wrong_tokens: args.wrong_tokens,
-                duration: plan.duration,
-                users: args.users.max(1),
-                db: workspace.db.clone(),
-            };
-            for (name, which) in floods {
-                let mut serve_args = args.serve_args.clone();
-                serve_args.extend(which.serve_args());
-                let server = server::start_with(&workspace.db, args.scimd.as_deref(), &serve_args)?;
-                let target = client::Target::new(
-                    server.addr,
-                    &server.fingerprint,
-                    &prepared.integration.token,
-                    &prepared.integration.id,
-                )?;
-                eprintln!("flood {name} against the server on {}", server.addr);
-                let row = flood::run_row(
-                    runtime,
-                    &target,
-                    second,
-                    server.pid(),
-                    which,
-                    name,
-                    &settings,
-                )?;
-                drop(server);
-                if args.json {
-                    println!("{}", row.json());
+    if !floods.is_empty() {
+        let settings = flood::Settings {
+            wrong_tokens: args.wrong_tokens,
+            duration: plan.duration,
+            users: args.users.max(1),
+            db: workspace.db.clone(),
+        };
+        for (name, which) in floods {
+            // Integration B is made only in a new file; the wrong-token
+            // floods do without it.
+            let b = match (&second, which.needs_second()) {
+                (Some(b), _) => b.clone(),
+                (None, false) => flood::Second {
+                    id: prepared.integration.id.clone(),
+                    token: prepared.integration.token.clone(),
+                },
+                (None, true) => {
+                    eprintln!(
+                        "skipping {name}: {} was reused and has no integration B (delete it to load afresh)",
+                        workspace.db.display()
+                    );
+                    continue;
                 }
-                results.push(row);
+            };
+            let mut serve_args = args.serve_args.clone();
+            serve_args.extend(which.serve_args());
+            let server = server::start_with(&workspace.db, args.scimd.as_deref(), &serve_args)?;
+            let target = client::Target::new(
+                server.addr,
+                &server.fingerprint,
+                &prepared.integration.token,
+                &prepared.integration.id,
+            )?;
+            eprintln!("flood {name} against the server on {}", server.addr);
+            let row = flood::run_row(runtime, &target, &b, server.pid(), which, name, &settings)?;
+            drop(server);
+            if args.json {
+                println!("{}", row.json());
             }
+            results.push(row);
         }
     }
     if !args.json {

@@ -122,6 +122,7 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         trusted_proxies: opts.trusted_proxies,
         guard: limits::Guard::default(),
         rejections: rejections::Rejections::default(),
+        member_renders: tokio::sync::Semaphore::new(1),
     });
     let shutdown = shutdown_signal()?;
     let (stop_flush, flush_stopped) = tokio::sync::watch::channel(false);

@@ -95,6 +95,10 @@ pub async fn create<T: Served>(
 ) -> Result<Response<Body>, ScimError> {
     let proj = projection::<T>(ctx)?;
     let computed = proj.includes(T::RT, T::COMPUTED);
+    let _render = ctx
+        .state
+        .member_render(computed && T::KIND == Kind::Groups)
+        .await;
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
     let integration = ctx.integration_id.clone();
     let actor = Actor::scim(&ctx.request_id);
@@ -118,6 +122,10 @@ pub async fn get<T: Served>(
 ) -> Result<Response<Body>, ScimError> {
     let proj = projection::<T>(ctx)?;
     let computed = proj.includes(T::RT, T::COMPUTED);
+    let _render = ctx
+        .state
+        .member_render(computed && T::KIND == Kind::Groups)
+        .await;
     let integration = ctx.integration_id.clone();
     let key = id.to_string();
     let item = ctx
@@ -163,6 +171,10 @@ async fn change<T: Served>(
         ctx.query.get("attributes").is_some() || ctx.query.get("excludedAttributes").is_some();
     let quiet = reply == Reply::NoContentUnlessAsked && !asked;
     let computed = !quiet && proj.includes(T::RT, T::COMPUTED);
+    let _render = ctx
+        .state
+        .member_render(computed && T::KIND == Kind::Groups)
+        .await;
     let if_match = header(&req, IF_MATCH).map(str::to_string);
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
     let integration = ctx.integration_id.clone();

@@ -337,6 +337,10 @@ async fn respond(
         }
         Pagination::Index(_) => None,
     };
+    let with_members = parts
+        .iter()
+        .any(|p| p.searched && p.kind == Kind::Groups && p.want_extra);
+    let _render = ctx.state.member_render(with_members).await;
     let integration = ctx.integration_id.clone();
     let (s, p) = (search.clone(), parts.clone());
     let found = ctx

@@ -38,4 +38,20 @@ pub struct AppState {
     pub guard: super::limits::Guard,
     /// Refused requests counted in memory until their audit rows are written.
     pub rejections: super::rejections::Rejections,
+    /// Responses that carry group members are built one at a time: a
+    /// 100 000-member group is tens of MB while it is rendered, and a few
+    /// clients asking at once (and never reading) must not multiply that.
+    pub member_renders: tokio::sync::Semaphore,
+}
+
+impl AppState {
+    /// Waits for the right to build a response with group members, when
+    /// `needed`; the permit is held until the body is bytes.
+    pub async fn member_render(&self, needed: bool) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if needed {
+            self.member_renders.acquire().await.ok()
+        } else {
+            None
+        }
+    }
 }

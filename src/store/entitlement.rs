@@ -25,14 +25,14 @@ fn roles_of(
         "WITH RECURSIVE up(seq) AS (
              SELECT group_seq FROM membership WHERE member_user_seq = ?1
              UNION
-             SELECT m.group_seq FROM membership m JOIN up ON m.member_group_seq = up.seq
+             SELECT m.group_seq FROM up CROSS JOIN membership m ON m.member_group_seq = up.seq
          )
          SELECT mp.role FROM up
-             JOIN scim_group g ON g.seq = up.seq
-             JOIN mapping mp ON mp.integration_id = ?2
+             CROSS JOIN scim_group g ON g.seq = up.seq
+             CROSS JOIN mapping mp ON mp.integration_id = ?2
                  AND mp.group_key_fold IN (lower(g.id), lower(g.external_id), lower(g.display_name))
          UNION
-         SELECT g.display_name FROM up JOIN scim_group g ON g.seq = up.seq WHERE ?3
+         SELECT g.display_name FROM up CROSS JOIN scim_group g ON g.seq = up.seq WHERE ?3
          ORDER BY 1",
     )?;
     let roles = stmt
@@ -108,20 +108,23 @@ pub fn recompute_user(
 }
 
 /// Users below a group: its user members and those of its nested groups.
+/// The nested groups are walked by `groups::groups_below`, then each one's
+/// user members read through the `membership_user` index. The recursive
+/// query this replaces was planned, with statistics from a small file, as a
+/// scan of every user membership of the database per call.
 pub fn users_under_group(conn: &Connection, group_seq: i64) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
-        "WITH RECURSIVE down(seq) AS (
-             SELECT ?1
-             UNION
-             SELECT m.member_group_seq FROM membership m JOIN down ON m.group_seq = down.seq
-             WHERE m.member_group_seq IS NOT NULL
-         )
-         SELECT DISTINCT m.member_user_seq FROM membership m JOIN down ON m.group_seq = down.seq
-         WHERE m.member_user_seq IS NOT NULL",
+        "SELECT member_user_seq FROM membership INDEXED BY membership_user
+         WHERE group_seq = ?1 AND member_user_seq IS NOT NULL",
     )?;
-    let seqs = stmt
-        .query_map([group_seq], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    let mut seqs = Vec::new();
+    for g in super::groups::groups_below(conn, group_seq, None, None)? {
+        for seq in stmt.query_map([g], |r| r.get::<_, i64>(0))? {
+            seqs.push(seq?);
+        }
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
     Ok(seqs)
 }
 

@@ -142,25 +142,68 @@ fn resolve_member(conn: &Connection, integration_id: &str, m: &MemberRef) -> Res
     .into())
 }
 
+/// Most groups a nested member may bring along (itself and every group
+/// below it). Nesting in the directories of a small office is a few levels
+/// and a few groups; the bound keeps every walk of a hierarchy short, so a
+/// Bulk of 1000 chained groups cannot hold the writer (each check walks at
+/// most this many groups).
+pub const NESTED_GROUPS_MAX: usize = 100;
+
 /// Would making `member` a member of `group` create a cycle? True when the
-/// group is the member itself or is reachable downward from it.
+/// group is the member itself or is reachable downward from it. A member
+/// with more than `NESTED_GROUPS_MAX` groups below it is refused outright.
 fn creates_cycle(conn: &Connection, group_seq: i64, member_seq: i64) -> Result<bool> {
     if group_seq == member_seq {
         return Ok(true);
     }
-    let found: Option<i64> = conn
-        .prepare_cached(
-            "WITH RECURSIVE below(seq) AS (
-                 SELECT ?1
-                 UNION
-                 SELECT m.member_group_seq FROM membership m JOIN below b ON m.group_seq = b.seq
-                 WHERE m.member_group_seq IS NOT NULL
-             )
-             SELECT 1 FROM below WHERE seq = ?2 LIMIT 1",
-        )?
-        .query_row(params![member_seq, group_seq], |r| r.get(0))
-        .optional()?;
-    Ok(found.is_some())
+    let below = groups_below(
+        conn,
+        member_seq,
+        Some(group_seq),
+        Some(NESTED_GROUPS_MAX + 1),
+    )?;
+    if below.len() > NESTED_GROUPS_MAX && !below.contains(&group_seq) {
+        return Err(ScimError::invalid_value(format!(
+            "a nested group may bring at most {NESTED_GROUPS_MAX} groups (itself and those below it) into another"
+        ))
+        .into());
+    }
+    Ok(below.contains(&group_seq))
+}
+
+/// The groups reachable downward from `start` (itself included), walked in
+/// Rust one index lookup per group. A recursive CTE did the same, but
+/// SQLite planned it with a Bloom filter over the whole membership table
+/// rebuilt at every step: a chain of 1000 nested groups in one Bulk then
+/// held the writer for minutes. Stops early when `stop_at` is reached.
+pub(crate) fn groups_below(
+    conn: &Connection,
+    start: i64,
+    stop_at: Option<i64>,
+    at_most: Option<usize>,
+) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT member_group_seq FROM membership INDEXED BY membership_group
+         WHERE group_seq = ?1 AND member_group_seq IS NOT NULL",
+    )?;
+    let mut seen: HashSet<i64> = HashSet::from([start]);
+    let mut order = vec![start];
+    let mut next = 0;
+    while let Some(&g) = order.get(next) {
+        next += 1;
+        let children = stmt
+            .query_map([g], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        for c in children {
+            if seen.insert(c) {
+                order.push(c);
+                if Some(c) == stop_at || at_most.is_some_and(|n| order.len() >= n) {
+                    return Ok(order);
+                }
+            }
+        }
+    }
+    Ok(order)
 }
 
 /// Adds one member; returns whether it was new.
@@ -760,9 +803,9 @@ pub fn groups_of_user(
              SELECT m.group_seq, 1 FROM membership m
              WHERE m.member_user_seq = (SELECT seq FROM scim_user WHERE integration_id = ?1 AND id = ?2)
              UNION
-             SELECT m.group_seq, 0 FROM membership m JOIN up ON m.member_group_seq = up.seq
+             SELECT m.group_seq, 0 FROM up CROSS JOIN membership m ON m.member_group_seq = up.seq
          )
-         SELECT g.id, g.display_name, max(up.direct) FROM up JOIN scim_group g ON g.seq = up.seq
+         SELECT g.id, g.display_name, max(up.direct) FROM up CROSS JOIN scim_group g ON g.seq = up.seq
          GROUP BY g.seq ORDER BY g.display_name, g.id",
     )?;
     let rows = stmt.query_map(params![integration_id, user_id], |r| {
@@ -871,5 +914,74 @@ mod tests {
         )
         .unwrap();
         assert_eq!(page.items.len(), 3);
+    }
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::*;
+
+    /// Groups 1..=n, each the only member of the one before it.
+    fn chain(n: i64) -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&c).unwrap();
+        c.execute_batch(
+            "INSERT INTO integration(id, name, created) VALUES ('int_a', 'A', '2026-01-01T00:00:00.000Z');",
+        )
+        .unwrap();
+        for i in 1..=n {
+            c.execute(
+                "INSERT INTO scim_group(seq, integration_id, id, display_name, created, last_modified, resource)
+                 VALUES (?1, 'int_a', 'g' || ?1, 'G', 't', 't', '{}')",
+                [i],
+            )
+            .unwrap();
+        }
+        for i in 1..n {
+            c.execute(
+                "INSERT INTO membership(group_seq, member_group_seq) VALUES (?1, ?2)",
+                [i, i + 1],
+            )
+            .unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn a_cycle_through_a_chain_is_found() {
+        let c = chain(20);
+        // 1 reaches 20 downward: making 1 a member of 20 closes a cycle.
+        assert!(creates_cycle(&c, 20, 1).unwrap());
+        // 20 is a leaf: making it a member of 1 again is no cycle.
+        assert!(!creates_cycle(&c, 1, 20).unwrap());
+    }
+
+    #[test]
+    fn a_member_bringing_too_many_nested_groups_is_refused() {
+        let c = chain(NESTED_GROUPS_MAX as i64 + 5);
+        c.execute(
+            "INSERT INTO scim_group(seq, integration_id, id, display_name, created, last_modified, resource)
+             VALUES (1000, 'int_a', 'top', 'Top', 't', 't', '{}')",
+            [],
+        )
+        .unwrap();
+        let e = creates_cycle(&c, 1000, 1).unwrap_err();
+        assert!(e.to_string().contains("at most"), "{e}");
+        // A member with a short chain below it is fine.
+        let last = NESTED_GROUPS_MAX as i64 + 5;
+        assert!(!creates_cycle(&c, 1000, last - 3).unwrap());
+    }
+
+    #[test]
+    fn users_under_a_group_include_those_of_nested_groups_once() {
+        let c = chain(3);
+        c.execute_batch(
+            "INSERT INTO scim_user(seq, integration_id, id, user_name, user_name_fold, created, last_modified, resource)
+             VALUES (1, 'int_a', 'u1', 'u1', 'u1', 't', 't', '{}'), (2, 'int_a', 'u2', 'u2', 'u2', 't', 't', '{}');
+             INSERT INTO membership(group_seq, member_user_seq) VALUES (1, 1), (3, 2), (2, 2);",
+        )
+        .unwrap();
+        assert_eq!(entitlement::users_under_group(&c, 1).unwrap(), vec![1, 2]);
+        assert_eq!(entitlement::users_under_group(&c, 3).unwrap(), vec![2]);
     }
 }

@@ -209,17 +209,23 @@ mod tests {
         let rt = runtime();
         let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
         let hold_rx = std::sync::Mutex::new(hold_rx);
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
         rt.block_on(async {
             // The first job blocks the writer thread until released.
             let w2 = w.clone();
             let first = tokio::spawn(async move {
                 w2.run(move |_| {
+                    let _ = started_tx.send(());
                     let _ = hold_rx.lock().unwrap().recv();
                     Ok(())
                 })
                 .await
             });
-            tokio::task::yield_now().await;
+            // Only once it runs is every later job sure to wait.
+            while started_rx.try_recv().is_err() {
+                tokio::task::yield_now().await;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             let mut waiting = Vec::new();
             let mut busy = false;
             for _ in 0..QUEUE_MAX + 8 {

@@ -42,6 +42,11 @@ pub const FLOODS: &[(&str, Flood)] = &[
 ];
 
 impl Flood {
+    /// Whether the row needs integration B (the costly-request floods).
+    pub fn needs_second(self) -> bool {
+        !matches!(self, Flood::WrongTokenSingle | Flood::WrongTokenV6)
+    }
+
     /// `serve` flags the row needs.
     pub fn serve_args(self) -> Vec<String> {
         match self {
@@ -252,16 +257,18 @@ async fn flood_loop(
                         }
                     }
                     Flood::BulkChain => {
-                        let mut conn = None;
+                        // Written by hand on a fresh connection each time,
+                        // like a simple script would; read to the end.
                         for round in (w as u64 * 1_000_000).. {
-                            if conn.is_none() {
-                                conn = b.connecting_from(Ipv4Addr::new(127, 0, 0, 4).into()).connect().await.ok();
-                            }
-                            let Some(c) = conn.as_mut() else { return };
-                            match c.send(&Call::post("/Bulk".into(), bulk_chain(round))).await {
-                                Ok(reply) => count.record(reply.status),
-                                Err(_) => conn = None,
-                            }
+                            let status = raw_request(
+                                &b,
+                                Ipv4Addr::new(127, 0, 0, 4).into(),
+                                "POST",
+                                "/Bulk",
+                                &bulk_chain(round),
+                            )
+                            .await;
+                            count.record(status.unwrap_or(0));
                         }
                     }
                     Flood::ExpensiveFilters => {
@@ -297,6 +304,30 @@ async fn flood_loop(
         });
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// One request with `Connection: close` on a fresh TLS connection; the
+/// status of the answer, read to the end.
+async fn raw_request(
+    target: &Target,
+    source: IpAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    let mut tls = target.raw_tls_from(source).await.ok()?;
+    let head = target.request_head(method, path);
+    let head = head.trim_end_matches("\r\n").to_string();
+    let request = format!(
+        "{head}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(answer.get(..32.min(answer.len()))?);
+    text.split(' ').nth(1)?.parse().ok()
 }
 
 /// Sends one GET over a fresh TLS connection and then never reads: the
