@@ -38,4 +38,6 @@ pub struct AppState {
     pub guard: super::limits::Guard,
     /// Refused requests counted in memory until their audit rows are written.
     pub rejections: super::rejections::Rejections,
+    /// `--metrics-token-file`: /metrics on this listener needs it; None: 404.
+    pub metrics_token: Option<super::observe::MetricsToken>,
 }
