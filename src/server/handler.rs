@@ -171,16 +171,21 @@ async fn dispatch(
             "'{path}' is not a SCIM path; endpoints live under /scim/<integration-id>/"
         )));
     };
-    // Held until the response is built: the request's place in its
-    // integration's fair share.
-    let _ticket = limits::admit(&state, req.headers(), integration_id, client).await?;
     // HEAD is GET without the body, which `encoding::finish` drops.
     let method = match req.method() {
         &Method::HEAD => &Method::GET,
         m => m,
     };
-    let endpoint = router::route(method, rest)?;
-    *route = endpoint.name();
+    // Named for the log and metrics even when admission refuses the
+    // request; a routing error is still only reported after authentication.
+    let routed = router::route(method, rest);
+    if let Ok(endpoint) = &routed {
+        *route = endpoint.name();
+    }
+    // Held until the response is built: the request's place in its
+    // integration's fair share.
+    let _ticket = limits::admit(&state, req.headers(), integration_id, client).await?;
+    let endpoint = routed?;
     let ctx = Ctx {
         base_url: base_url(&state, &req, integration_id),
         integration_id: integration_id.to_string(),

@@ -128,6 +128,9 @@ fn metrics_count_auth_failures_by_integration() {
         server.integration.id
     );
     assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    // The refused request is still named by its route.
+    let line = "scimd_requests_total{endpoint=\"ListUsers\",method=\"GET\",status=\"401\"} 1";
+    assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
 }
 
 #[test]
