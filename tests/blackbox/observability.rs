@@ -134,6 +134,32 @@ fn metrics_count_auth_failures_by_integration() {
 }
 
 #[test]
+fn metrics_count_rate_limited_requests_by_integration() {
+    let (server, _token_dir) = with_metrics_token();
+    let id = server.integration.id.clone();
+    server.scimd_ok(&[
+        "integration",
+        "set",
+        &id,
+        "--rate-limit",
+        "1",
+        "--rate-burst",
+        "1",
+    ]);
+    // The running server reads the new limit within a second or so.
+    let mut limited = 0;
+    let hit = eventually(Duration::from_secs(10), || {
+        let status = server.get(&server.scim("/Users"), server.token()).status;
+        limited += u32::from(status == 429);
+        status == 429
+    });
+    assert!(hit, "no 429 with --rate-limit 1 --rate-burst 1");
+    let text = scrape(&server);
+    let line = format!("scimd_rate_limited_total{{integration=\"{id}\"}} {limited}");
+    assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+}
+
+#[test]
 fn metrics_count_quirks_applied_by_integration() {
     let (server, _token_dir) = with_metrics_token();
     let created = server.create_user(&user("quirky"));
