@@ -206,6 +206,54 @@ mod tests {
         assert_eq!(route(&Method::GET, "/scim/healthz"), None);
     }
 
+    fn state_on(path: std::path::PathBuf) -> Arc<AppState> {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let writer = crate::store::writer::Writer::start(conn).unwrap();
+        let store = crate::store::Store {
+            writer: Arc::new(writer),
+            readers: crate::store::readers::Readers::new(path.clone(), 1),
+            path,
+        };
+        Arc::new(AppState {
+            store,
+            limits: super::super::state::Limits::default(),
+            public_url: None,
+            scheme: "https",
+            trusted_proxies: Vec::new(),
+            guard: Default::default(),
+            rejections: Default::default(),
+            metrics_token: None,
+        })
+    }
+
+    fn health_status(state: &Arc<AppState>) -> StatusCode {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(health(state)).status()
+    }
+
+    #[test]
+    fn healthz_is_200_when_the_database_answers() {
+        let dir = std::env::temp_dir().join(format!("scimd-health-ok-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("scimd.db");
+        crate::store::migrate::apply(&crate::store::connection::open_write(&db).unwrap()).unwrap();
+        let status = health_status(&state_on(db));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[test]
+    fn healthz_is_503_when_the_database_cannot_be_read() {
+        let missing = std::env::temp_dir().join("scimd-health-missing/nowhere/scimd.db");
+        assert_eq!(
+            health_status(&state_on(missing)),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
     #[test]
     fn the_metrics_token_accepts_only_itself() {
         let dir = std::env::temp_dir().join(format!("scimd-mt-{}", std::process::id()));
