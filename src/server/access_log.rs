@@ -1,7 +1,8 @@
-//! The one log line per request (at info) and what goes into it. Pure apart
-//! from the `tracing` call: the IdP is guessed from the User-Agent, and the
-//! line carries identifiers, never a header value that could hold a secret
-//! (no Authorization, no body, no query string: a filter may name a user).
+//! The one log line per request (at info), what goes into it, and the
+//! request's count in the metrics. The IdP is guessed from the User-Agent
+//! (a pure function). The line carries identifiers only, never a header
+//! value that could hold a secret (no Authorization, no body, no query
+//! string: a filter may name a user).
 
 /// Which identity provider a User-Agent belongs to, from substrings the
 /// providers are known to send (Okta: "Okta SCIM Client 1.0.0"; Entra ID:
@@ -33,14 +34,27 @@ pub fn idp(user_agent: Option<&str>) -> &'static str {
 pub struct Line<'a> {
     pub request_id: &'a str,
     pub integration: Option<&'a str>,
-    pub method: &'a str,
+    /// A bounded label (`metrics::method_label`).
+    pub method: &'static str,
     pub route: &'static str,
     pub status: u16,
     pub latency: std::time::Duration,
     pub idp: &'static str,
 }
 
-pub fn emit(line: &Line<'_>) {
+/// Counts the request in the metrics and writes its log line.
+pub fn record(line: &Line<'_>) {
+    let registry = super::metrics::global();
+    match (line.status, line.integration) {
+        (401, Some(id)) => registry.auth_failure(id),
+        (429, id) => registry.rate_limited(id.unwrap_or("none")),
+        _ => {}
+    }
+    registry.request(line.route, line.method, line.status, line.latency);
+    emit(line);
+}
+
+fn emit(line: &Line<'_>) {
     let latency_ms = line.latency.as_secs_f64() * 1000.0;
     tracing::info!(
         request_id = line.request_id,

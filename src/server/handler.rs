@@ -115,23 +115,13 @@ pub async fn handle(
         resp.headers_mut().insert("x-request-id", v);
     }
     let resp = encoding::finish(resp, gzip_ok, method == Method::HEAD).await;
-    let status = resp.status().as_u16();
-    let latency = started.elapsed();
-    let registry = metrics::global();
-    match (status, integration) {
-        (401, Some(id)) => registry.auth_failure(id),
-        (429, id) => registry.rate_limited(id.unwrap_or("none")),
-        _ => {}
-    }
-    let method_label = metrics::method_label(&method);
-    registry.request(route, method_label, status, latency);
-    access_log::emit(&access_log::Line {
+    access_log::record(&access_log::Line {
         request_id: &request_id,
         integration,
-        method: method_label,
+        method: metrics::method_label(&method),
         route,
-        status,
-        latency,
+        status: resp.status().as_u16(),
+        latency: started.elapsed(),
         idp,
     });
     resp
