@@ -15,6 +15,10 @@ struct Cli {
     #[arg(long, global = true, env = "SCIMD_DB", default_value = "./scimd.db")]
     db: PathBuf,
 
+    /// Log format on stderr: human-readable text or one JSON object a line.
+    #[arg(long, global = true, env = "SCIMD_LOG_FORMAT", value_enum, default_value_t = cli::LogFormat::Text)]
+    log_format: cli::LogFormat,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -144,6 +148,12 @@ struct ServeArgs {
     /// Never checkpoint the WAL: for Litestream, which then owns checkpoints.
     #[arg(long, env = "SCIMD_NO_CHECKPOINT")]
     no_checkpoint: bool,
+    /// Serve GET /metrics on the main listener to bearers of the token in this file.
+    #[arg(long, env = "SCIMD_METRICS_TOKEN_FILE")]
+    metrics_token_file: Option<PathBuf>,
+    /// Serve GET /metrics without authentication on this plain-HTTP address (e.g. 127.0.0.1:9100).
+    #[arg(long, env = "SCIMD_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -330,13 +340,17 @@ fn serve(db: &std::path::Path, a: ServeArgs) -> Result<(), String> {
             limits,
             readers: 8,
             trusted_proxies: a.trusted_proxy,
+            metrics_token_file: a.metrics_token_file,
+            metrics_listen: a.metrics_listen,
+            checkpoints: !a.no_checkpoint,
         },
     )
 }
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    cli::init_logging();
+    cli::init_logging(args.log_format);
+    cli::warn_unknown_env(&Cli::command(), std::env::vars_os().map(|(k, _)| k));
     let db = args.db;
     let result = match args.command {
         Command::Serve(a) => serve(&db, a),

@@ -17,17 +17,76 @@ use crate::store::{self, connection, migrate};
 use rusqlite::Connection;
 use std::path::Path;
 
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// Logs go to stderr; `SCIMD_LOG` picks the level (error, warn, info, debug, trace).
-pub fn init_logging() {
+pub fn init_logging(format: LogFormat) {
     let level = std::env::var("SCIMD_LOG")
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(level)
-        .with_ansi(false)
-        .try_init();
+        .with_ansi(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Variables read outside clap, and ones the project's tooling uses.
+const OTHER_ENV: [&str; 2] = ["SCIMD_LOG", "SCIMD_CI_SKIP_STATIC"];
+
+/// The `SCIMD_*` variables scimd reads: every `env = ...` of the clap
+/// definitions (all subcommands) plus `OTHER_ENV`, sorted.
+pub fn known_env(cmd: &clap::Command) -> Vec<String> {
+    fn walk(cmd: &clap::Command, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            if let Some(name) = arg.get_env().and_then(|n| n.to_str()) {
+                out.push(name.to_string());
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut out: Vec<String> = OTHER_ENV.iter().map(|s| s.to_string()).collect();
+    walk(cmd, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The `SCIMD_*` names in `vars` that scimd does not read: most likely a
+/// typo that would otherwise silently leave a setting at its default.
+pub fn unknown_env(
+    known: &[String],
+    vars: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<String> {
+    let mut unknown: Vec<String> = vars
+        .into_iter()
+        .filter_map(|k| k.into_string().ok())
+        .filter(|k| k.starts_with("SCIMD_") && !known.contains(k))
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// Prints one warning line on stderr per unknown `SCIMD_*` variable.
+pub fn warn_unknown_env(cmd: &clap::Command, vars: impl IntoIterator<Item = std::ffi::OsString>) {
+    let known = known_env(cmd);
+    for name in unknown_env(&known, vars) {
+        eprintln!(
+            "warning: unknown environment variable {name} (known: {})",
+            known.join(", ")
+        );
+    }
 }
 
 /// Opens the database for an admin command, creating and migrating it.

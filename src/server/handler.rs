@@ -1,13 +1,16 @@
 //! One request from start to finish: find the integration in the path,
 //! authenticate, route, dispatch to the endpoint's handler, and turn any
-//! error into a SCIM error response. Every response carries `X-Request-Id`.
+//! error into a SCIM error response. Every response carries `X-Request-Id`,
+//! is counted in the metrics and logged in one line (`access_log`).
+//! `/healthz` and `/metrics` are answered before the integration split.
 
 use super::http::{self, Body};
 use super::query::Query;
 use super::router::{self, Endpoint, Kind};
 use super::state::AppState;
 use super::users::UserView;
-use super::{bulk, discovery, encoding, limits, netaddr, resources, search};
+use super::{access_log, bulk, discovery, encoding, limits, metrics, netaddr, observe};
+use super::{resources, search};
 use crate::scim::error::ScimError;
 use crate::store::groups::StoredGroup;
 use crate::store::StoreError;
@@ -55,8 +58,14 @@ pub async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Body> {
+    let started = std::time::Instant::now();
     let request_id = crate::secret::new_request_id();
     let method = req.method().clone();
+    let idp = access_log::idp(
+        req.headers()
+            .get(hyper::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    );
     // A base URL pasted with a trailing slash gives `/scim/<id>//Users`.
     let path = router::squeeze_slashes(req.uri().path());
     let gzip_ok = encoding::accepts_gzip(req.headers());
@@ -77,14 +86,22 @@ pub async fn handle(
                 .headers()
                 .get(hyper::header::CONTENT_LENGTH)
                 .is_some_and(|v| v.as_bytes() != b"0"));
-    let result = dispatch(state.clone(), req, &path, &request_id, client).await;
+    // Router names are static; an unroutable request is one `unknown` label.
+    let mut route = "unknown";
+    let result = match observe::route(&method, &path) {
+        Some(probe) => {
+            route = probe.name();
+            observe::answer(&state, req.headers(), probe).await
+        }
+        None => dispatch(state.clone(), req, &path, &request_id, client, &mut route).await,
+    };
+    let integration = router::split_integration(&path).map(|(id, _)| id);
     let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => {
             if e.status >= 500 {
                 tracing::error!(%request_id, %method, %path, %peer, detail = %e.detail, "request failed");
             }
-            let integration = router::split_integration(&path).map(|(id, _)| id);
             let what = format!("{method} {path}");
             limits::audit_rejection(&state, &e, integration, client, &request_id, &what);
             http::error_response(&e)
@@ -94,11 +111,20 @@ pub async fn handle(
         resp.headers_mut()
             .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
     }
-    tracing::debug!(%request_id, %method, %path, %peer, status = resp.status().as_u16(), "request");
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
-    encoding::finish(resp, gzip_ok, method == Method::HEAD).await
+    let resp = encoding::finish(resp, gzip_ok, method == Method::HEAD).await;
+    access_log::record(&access_log::Line {
+        request_id: &request_id,
+        integration,
+        method: metrics::method_label(&method),
+        route,
+        status: resp.status().as_u16(),
+        latency: started.elapsed(),
+        idp,
+    });
+    resp
 }
 
 fn base_url(state: &AppState, req: &Request<Incoming>, integration_id: &str) -> String {
@@ -128,21 +154,28 @@ async fn dispatch(
     path: &str,
     request_id: &str,
     client: IpAddr,
+    route: &mut &'static str,
 ) -> Result<Response<Body>, ScimError> {
     let Some((integration_id, rest)) = router::split_integration(path) else {
         return Err(ScimError::not_found(format!(
             "'{path}' is not a SCIM path; endpoints live under /scim/<integration-id>/"
         )));
     };
-    // Held until the response is built: the request's place in its
-    // integration's fair share.
-    let _ticket = limits::admit(&state, req.headers(), integration_id, client).await?;
     // HEAD is GET without the body, which `encoding::finish` drops.
     let method = match req.method() {
         &Method::HEAD => &Method::GET,
         m => m,
     };
-    let endpoint = router::route(method, rest)?;
+    // Named for the log and metrics even when admission refuses the
+    // request; a routing error is still only reported after authentication.
+    let routed = router::route(method, rest);
+    if let Ok(endpoint) = &routed {
+        *route = endpoint.name();
+    }
+    // Held until the response is built: the request's place in its
+    // integration's fair share.
+    let _ticket = limits::admit(&state, req.headers(), integration_id, client).await?;
+    let endpoint = routed?;
     let ctx = Ctx {
         base_url: base_url(&state, &req, integration_id),
         integration_id: integration_id.to_string(),

@@ -28,7 +28,6 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_rustls::TlsAcceptor;
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -39,7 +38,8 @@ const EVICT_GRACE: Duration = Duration::from_secs(1);
 /// What every connection task shares.
 struct Shared {
     state: Arc<AppState>,
-    tls: Option<TlsAcceptor>,
+    /// Read per connection, so a SIGHUP reload applies to the next one.
+    tls: Option<Arc<super::tls::Reloadable>>,
     timeouts: Timeouts,
     /// Becomes true on shutdown. The listener waits for every receiver
     /// (one per connection) to be dropped.
@@ -48,7 +48,7 @@ struct Shared {
 
 pub async fn run(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<super::tls::Reloadable>>,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -107,7 +107,7 @@ pub async fn run(
 
 async fn connection(stream: TcpStream, peer: SocketAddr, ticket: Ticket, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
-    let Some(acceptor) = shared.tls.clone() else {
+    let Some(acceptor) = shared.tls.as_ref().map(|cell| cell.acceptor()) else {
         ticket.conn.set_protocol(Protocol::Http1);
         return serve(stream, false, peer, ticket, &shared, &mut shutdown).await;
     };

@@ -1,7 +1,10 @@
 //! `scimd serve`: the HTTPS edge. Opens the store, prepares TLS, creates a
-//! first integration on an empty database, binds, prints the ready line and
-//! serves until SIGTERM/SIGINT.
+//! first integration on an empty database, binds, prints the ready line
+//! (and tells systemd READY=1) and serves until SIGTERM/SIGINT. SIGHUP
+//! reloads the TLS certificate files. Alongside: WAL checkpoints, the
+//! refusal flusher and, with `--metrics-listen`, a metrics-only listener.
 
+pub mod access_log;
 pub mod auth;
 pub mod bulk;
 pub mod conns;
@@ -9,10 +12,14 @@ pub mod discovery;
 pub mod encoding;
 pub mod groups;
 pub mod handler;
+pub mod housekeeping;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod netaddr;
+pub mod notify;
+pub mod observe;
 pub mod ops;
 pub mod query;
 pub mod rejections;
@@ -45,6 +52,12 @@ pub struct ServeOptions {
     pub readers: usize,
     /// Peers whose `X-Forwarded-For` names the client (`--trusted-proxy`).
     pub trusted_proxies: Vec<netaddr::Cidr>,
+    /// `--metrics-token-file`: enables /metrics on the main listener.
+    pub metrics_token_file: Option<PathBuf>,
+    /// `--metrics-listen`: a separate plain-HTTP listener for /metrics.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `--no-checkpoint`: no periodic WAL checkpoints.
+    pub checkpoints: bool,
 }
 
 fn say(line: &str) {
@@ -78,6 +91,11 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     let setup = store::connection::open_write(db)
         .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
     store::migrate::apply(&setup).map_err(|e| e.to_string())?;
+    let metrics_token = opts
+        .metrics_token_file
+        .as_deref()
+        .map(observe::MetricsToken::from_file)
+        .transpose()?;
     let (acceptor, scheme) = match &opts.tls {
         TlsMode::Insecure => {
             tracing::warn!("serving plain HTTP (--insecure-http): put a TLS proxy in front of it");
@@ -95,8 +113,12 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
                 "certificate sha256 fingerprint: {}",
                 loaded.fingerprint
             ));
+            let files = match mode {
+                TlsMode::Files { cert, key } => Some((cert.clone(), key.clone())),
+                _ => None,
+            };
             (
-                Some(tokio_rustls::TlsAcceptor::from(loaded.config)),
+                Some(Arc::new(tls::Reloadable::new(loaded.config, files))),
                 "https",
             )
         }
@@ -104,6 +126,14 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;
+    let metrics_listener = match opts.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?,
+        ),
+        None => None,
+    };
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let origin = opts
         .public_url
@@ -123,16 +153,63 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         guard: limits::Guard::default(),
         rejections: rejections::Rejections::default(),
         member_renders: tokio::sync::Semaphore::new(1),
+        metrics_token,
     });
     let shutdown = shutdown_signal()?;
+    watch_reload(acceptor.clone())?;
     let (stop_flush, flush_stopped) = tokio::sync::watch::channel(false);
-    let flusher = tokio::spawn(limits::flush_rejections(state.clone(), flush_stopped));
+    let flusher = tokio::spawn(limits::flush_rejections(
+        state.clone(),
+        flush_stopped.clone(),
+    ));
+    if opts.checkpoints {
+        tokio::spawn(housekeeping::checkpoints(
+            state.store.clone(),
+            flush_stopped,
+        ));
+    }
+    if let Some(l) = metrics_listener {
+        let addr = l.local_addr().map_err(|e| e.to_string())?;
+        say(&format!("metrics on http://{addr}/metrics"));
+        tokio::spawn(observe::serve_metrics(l, state.clone()));
+    }
     say(&format!("listening on {scheme}://{local}"));
-    listener::run(listener, acceptor, state, shutdown).await;
+    notify::notify("READY=1");
+    listener::run(listener, acceptor, state.clone(), shutdown).await;
     // The refusals counted during the drain reach the audit table too.
     let _ = stop_flush.send(true);
     let _ = flusher.await;
+    // Every job queued before this one has been committed once it answers.
+    if let Err(e) = state.store.writer.outside(|_| Ok(())).await {
+        tracing::warn!(error = %e, "the writer did not drain cleanly");
+    }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGHUP: new connections get the certificate and key read again from
+/// their files; a pair that does not load keeps the current one. Registered
+/// before the ready line, like the stop signals.
+fn watch_reload(cell: Option<Arc<tls::Reloadable>>) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("cannot watch SIGHUP: {e}"))?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let Some(cell) = &cell else {
+                tracing::info!("SIGHUP: serving plain HTTP, there is no certificate to reload");
+                continue;
+            };
+            match cell.reload() {
+                Ok(fingerprint) => {
+                    tracing::info!(%fingerprint, "SIGHUP: certificate reloaded; new connections use it");
+                    say(&format!(
+                        "certificate reloaded, sha256 fingerprint: {fingerprint}"
+                    ));
+                }
+                Err(why) => tracing::warn!("SIGHUP: keeping the current certificate: {why}"),
+            }
+        }
+    });
     Ok(())
 }
 
@@ -206,6 +283,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
             _ = term.recv() => {},
             _ = int.recv() => {},
         }
+        notify::notify("STOPPING=1");
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
     })
 }

@@ -21,6 +21,7 @@ use serde_json::Value;
 fn normalize(rt: &ResourceType, body: &Value, integration: &str, actor: &Actor) -> Result<Value> {
     let mut read = intake::read(rt, body)?;
     for dialect in &read.dialects {
+        super::metrics::global().quirk(integration, dialect);
         tracing::debug!(request_id = ?actor.request_id, %integration, dialect, "accepted an IdP body dialect");
     }
     if std::ptr::eq(rt, &USER_TYPE) {
@@ -77,6 +78,7 @@ pub fn replace_user(
 
 fn log_quirks(patched: &patch::Patched, integration: &str, actor: &Actor) {
     for quirk in &patched.quirks {
+        super::metrics::global().quirk(integration, quirk);
         tracing::debug!(request_id = ?actor.request_id, %integration, quirk, "accepted an IdP PATCH dialect");
     }
 }

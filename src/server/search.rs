@@ -288,8 +288,12 @@ fn read_by_cursor(
 /// Logs at debug each IdP dialect the filter needed, as PATCH logs its own:
 /// those of the parser, and those only a type's schema recognises.
 fn log_dialects(ctx: &Ctx, search: &Search, parts: &[Part]) {
-    // Compiling again for the schema's dialects is only worth it when logged.
+    // Compiling again for the schema's dialects is only worth it when logged;
+    // the metrics count the parser's dialects on every request.
     if !tracing::enabled!(tracing::Level::DEBUG) {
+        for quirk in &search.filter_dialects {
+            super::metrics::global().quirk(&ctx.integration_id, quirk);
+        }
         return;
     }
     let mut dialects = search.filter_dialects.clone();
@@ -306,6 +310,7 @@ fn log_dialects(ctx: &Ctx, search: &Search, parts: &[Part]) {
         }
     }
     for quirk in dialects {
+        super::metrics::global().quirk(&ctx.integration_id, quirk);
         tracing::debug!(request_id = %ctx.request_id, integration = %ctx.integration_id, quirk, "accepted an IdP filter dialect");
     }
 }

@@ -42,6 +42,8 @@ pub struct AppState {
     /// 100 000-member group is tens of MB while it is rendered, and a few
     /// clients asking at once (and never reading) must not multiply that.
     pub member_renders: tokio::sync::Semaphore,
+    /// `--metrics-token-file`: /metrics on this listener needs it; None: 404.
+    pub metrics_token: Option<super::observe::MetricsToken>,
 }
 
 impl AppState {

@@ -1,7 +1,9 @@
 //! TLS for the listener: a certificate and key from PEM files, or a
 //! self-signed pair generated once and kept in the database so that restarts
 //! present the same certificate (and the IdP's pinned fingerprint stays valid).
-//! ALPN offers HTTP/2 and HTTP/1.1.
+//! ALPN offers HTTP/2 and HTTP/1.1. The listener takes its configuration
+//! from a `Reloadable` cell on every new connection, so SIGHUP can swap in a
+//! renewed certificate while open connections keep the one they started with.
 
 use crate::store::{self, secrets};
 use rusqlite::Connection;
@@ -9,8 +11,8 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 const CERT_SECRET: &str = "tls_cert_pem";
 const KEY_SECRET: &str = "tls_key_pem";
@@ -26,6 +28,44 @@ pub fn from_files(cert: &Path, key: &Path) -> Result<Loaded, String> {
         std::fs::read(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
     let key_pem = std::fs::read(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
     build(&cert_pem, &key_pem)
+}
+
+/// The configuration new connections use, and where it came from.
+pub struct Reloadable {
+    current: RwLock<Arc<ServerConfig>>,
+    /// The `--tls-cert`/`--tls-key` files; None for the self-signed pair.
+    files: Option<(PathBuf, PathBuf)>,
+}
+
+impl Reloadable {
+    pub fn new(config: Arc<ServerConfig>, files: Option<(PathBuf, PathBuf)>) -> Reloadable {
+        Reloadable {
+            current: RwLock::new(config),
+            files,
+        }
+    }
+
+    /// An acceptor for one new connection, with the configuration of now.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let config = self
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        tokio_rustls::TlsAcceptor::from(config)
+    }
+
+    /// Reads the files again and, if the pair is good, makes it the one new
+    /// connections get; a bad pair leaves the current one in place. Returns
+    /// the new fingerprint, or why nothing changed.
+    pub fn reload(&self) -> Result<String, String> {
+        let Some((cert, key)) = &self.files else {
+            return Err("the certificate is the self-signed one kept in the database: there are no files to reload".into());
+        };
+        let loaded = from_files(cert, key)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded.config;
+        Ok(loaded.fingerprint)
+    }
 }
 
 /// Loads the stored self-signed pair, generating and storing it on first use.
@@ -98,6 +138,14 @@ mod tests {
         assert!(f
             .chars()
             .all(|c| c == ':' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
+    }
+
+    #[test]
+    fn reloading_the_self_signed_pair_says_there_is_nothing_to_reload() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&conn).unwrap();
+        let cell = Reloadable::new(self_signed(&conn, &[]).unwrap().config, None);
+        assert!(cell.reload().unwrap_err().contains("no files to reload"));
     }
 
     #[test]

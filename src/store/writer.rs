@@ -10,17 +10,86 @@
 //! everyone's latency. A job whose caller has gone (the client hung up) is
 //! dropped before it runs. A job that panics is rolled back to its savepoint
 //! and answered with an error; the writer goes on with the next one.
+//!
+//! Maintenance that must not run inside a transaction (a WAL checkpoint)
+//! goes through the same queue (`Writer::outside`) and runs between batches.
+//! `Stats` holds cheap counters for `/metrics` and for idle detection.
 
 use super::{Result, StoreError};
 use rusqlite::Connection;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread;
+use std::time::Instant;
 
 /// Called after the batch's COMMIT with whether it succeeded.
 type Completion = Box<dyn FnOnce(bool) + Send>;
 /// Given the connection (None when no transaction could be started), runs the
 /// job's SQL and returns how to answer its caller.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+/// Runs on the write connection outside any transaction.
+type Outside = Box<dyn FnOnce(&Connection) + Send>;
+
+enum Msg {
+    Job(Job),
+    Outside(Outside),
+}
+
+/// Counters kept by the writer; reading them never waits for it.
+pub struct Stats {
+    /// Jobs sent and not yet taken by the writer thread.
+    queued: AtomicI64,
+    batches: AtomicU64,
+    jobs: AtomicU64,
+    last_batch: AtomicU64,
+    /// Milliseconds from `started` to the end of the latest batch.
+    last_write_ms: AtomicU64,
+    started: Instant,
+}
+
+impl Stats {
+    fn new() -> Stats {
+        Stats {
+            queued: AtomicI64::new(0),
+            batches: AtomicU64::new(0),
+            jobs: AtomicU64::new(0),
+            last_batch: AtomicU64::new(0),
+            last_write_ms: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn queue_depth(&self) -> u64 {
+        u64::try_from(self.queued.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+
+    pub fn jobs(&self) -> u64 {
+        self.jobs.load(Ordering::Relaxed)
+    }
+
+    pub fn last_batch(&self) -> u64 {
+        self.last_batch.load(Ordering::Relaxed)
+    }
+
+    /// How long since the writer last ran a batch (since start if never).
+    pub fn idle_for(&self) -> std::time::Duration {
+        let last = std::time::Duration::from_millis(self.last_write_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    fn batch_done(&self, size: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.jobs.fetch_add(size as u64, Ordering::Relaxed);
+        self.last_batch.store(size as u64, Ordering::Relaxed);
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_write_ms.store(now, Ordering::Relaxed);
+    }
+}
 
 /// Enough to amortise the fsync, small enough to keep latency bounded.
 const MAX_BATCH: usize = 128;
@@ -30,17 +99,49 @@ const MAX_BATCH: usize = 128;
 pub const QUEUE_MAX: usize = 1024;
 
 pub struct Writer {
-    tx: mpsc::SyncSender<Job>,
+    tx: mpsc::SyncSender<Msg>,
+    stats: Arc<Stats>,
 }
 
 impl Writer {
     pub fn start(conn: Connection) -> Result<Writer> {
-        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE_MAX);
+        let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE_MAX);
+        let stats = Arc::new(Stats::new());
+        let counted = stats.clone();
         thread::Builder::new()
             .name("scimd-writer".into())
-            .spawn(move || run_loop(conn, rx))
+            .spawn(move || run_loop(conn, rx, &counted))
             .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
-        Ok(Writer { tx })
+        Ok(Writer { tx, stats })
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn send(&self, msg: Msg) -> Result<()> {
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.tx.try_send(msg).map_err(|e| {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                mpsc::TrySendError::Full(_) => StoreError::Busy,
+                mpsc::TrySendError::Disconnected(_) => StoreError::Closed,
+            }
+        })
+    }
+
+    /// Runs `f` on the write connection between transactions (for what
+    /// SQLite refuses inside one, such as a WAL checkpoint).
+    pub async fn outside<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel::<Result<T>>();
+        self.send(Msg::Outside(Box::new(move |conn| {
+            let _ = reply_tx.send(f(conn));
+        })))?;
+        reply_rx.await.map_err(|_| StoreError::Closed)?
     }
 
     pub async fn run<T, F>(&self, f: F) -> Result<T>
@@ -68,10 +169,7 @@ impl Writer {
                 let _ = reply_tx.send(answer);
             })
         });
-        self.tx.try_send(job).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => StoreError::Busy,
-            mpsc::TrySendError::Disconnected(_) => StoreError::Closed,
-        })?;
+        self.send(Msg::Job(job))?;
         reply_rx.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -107,54 +205,86 @@ pub fn nested<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) ->
     }
 }
 
-fn run_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn run_loop(conn: Connection, rx: mpsc::Receiver<Msg>, stats: &Stats) {
+    let mut later: Vec<Outside> = Vec::new();
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+        stats.queued.fetch_sub(1, Ordering::Relaxed);
+        let mut batch = Vec::new();
+        match first {
+            Msg::Job(job) => batch.push(job),
+            Msg::Outside(f) => later.push(f),
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(msg) => {
+                    stats.queued.fetch_sub(1, Ordering::Relaxed);
+                    match msg {
+                        Msg::Job(job) => batch.push(job),
+                        Msg::Outside(f) => later.push(f),
+                    }
+                }
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            tracing::error!(error = %e, "cannot begin a write transaction");
-            for job in batch {
-                job(None)(false);
-            }
-            continue;
+        if !batch.is_empty() {
+            run_batch(&conn, batch, stats);
         }
-        // A fatal error (disk full, I/O) can end the transaction inside a
-        // job; the jobs after it must not run outside one, and none of the
-        // batch may be reported as committed.
-        let mut broken = false;
-        let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+        for f in later.drain(..) {
+            f(&conn);
+        }
+    }
+}
+
+fn run_batch(conn: &Connection, batch: Vec<Job>, stats: &Stats) {
+    let size = batch.len();
+    // Counted on every way out: the metric is the writer's work.
+    let _counted = Counted(stats, size);
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "cannot begin a write transaction");
         for job in batch {
-            if broken {
-                completions.push(job(None));
-                continue;
-            }
-            completions.push(job(Some(&conn)));
-            broken = conn.is_autocommit();
+            job(None)(false);
         }
+        return;
+    }
+    // A fatal error (disk full, I/O) can end the transaction inside a
+    // job; the jobs after it must not run outside one, and none of the
+    // batch may be reported as committed.
+    let mut broken = false;
+    let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+    for job in batch {
         if broken {
-            tracing::error!("a write job ended the transaction; the batch is rolled back");
-            let _ = conn.execute_batch("ROLLBACK");
-            for done in completions {
-                done(false);
-            }
+            completions.push(job(None));
             continue;
         }
-        let committed = match conn.execute_batch("COMMIT") {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, "commit failed; the batch is rolled back");
-                let _ = conn.execute_batch("ROLLBACK");
-                false
-            }
-        };
+        completions.push(job(Some(conn)));
+        broken = conn.is_autocommit();
+    }
+    if broken {
+        tracing::error!("a write job ended the transaction; the batch is rolled back");
+        let _ = conn.execute_batch("ROLLBACK");
         for done in completions {
-            done(committed);
+            done(false);
         }
+        return;
+    }
+    let committed = match conn.execute_batch("COMMIT") {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "commit failed; the batch is rolled back");
+            let _ = conn.execute_batch("ROLLBACK");
+            false
+        }
+    };
+    for done in completions {
+        done(committed);
+    }
+}
+
+struct Counted<'a>(&'a Stats, usize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.batch_done(self.1);
     }
 }
 
@@ -287,5 +417,35 @@ mod tests {
                 .unwrap();
             assert_eq!(n, 0);
         });
+    }
+
+    #[test]
+    fn outside_jobs_run_between_transactions() {
+        let w = writer();
+        let autocommit = runtime()
+            .block_on(w.outside(|c| Ok(c.is_autocommit())))
+            .unwrap();
+        assert!(autocommit);
+    }
+
+    #[test]
+    fn stats_count_jobs_and_batches_and_an_empty_queue() {
+        let w = writer();
+        runtime().block_on(async {
+            for _ in 0..3 {
+                w.run(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?))
+                    .await
+                    .unwrap();
+            }
+        });
+        // The counters are updated just after the callers are answered.
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while w.stats().jobs() < 3 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(w.stats().jobs(), 3);
+        assert!((1..=3).contains(&w.stats().batches()));
+        assert_eq!(w.stats().queue_depth(), 0);
+        assert!(w.stats().idle_for() < std::time::Duration::from_secs(5));
     }
 }

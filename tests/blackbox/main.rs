@@ -15,6 +15,7 @@ mod groups;
 mod hostile;
 mod interop;
 mod lifecycle;
+mod observability;
 mod operations;
 mod queries;
 mod seeds;

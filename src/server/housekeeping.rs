@@ -1,0 +1,81 @@
+//! WAL checkpoints while serving. SQLite's own checkpoint (every 1000 pages)
+//! never shrinks the `-wal` file, and a burst of writes can leave it large;
+//! so every minute a PASSIVE checkpoint copies what it can without waiting
+//! for anyone, and once the writer has been idle for a while a TRUNCATE
+//! empties the file. Both run on the writer's connection between its
+//! transactions (`Writer::outside`), so they never compete with scimd's own
+//! writes. Not started with `serve --no-checkpoint` (Litestream owns them).
+
+use crate::store::maintenance::{self, CheckpointMode};
+use crate::store::{Store, StoreError};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+const PASSIVE_EVERY: Duration = Duration::from_secs(60);
+/// No write for this long counts as idle.
+pub const IDLE_AFTER: Duration = Duration::from_secs(10);
+const TICK: Duration = Duration::from_secs(1);
+/// How long a TRUNCATE may wait for readers before giving up until the next
+/// idle period: the writer thread is blocked meanwhile.
+const TRUNCATE_PATIENCE_MS: i64 = 200;
+
+pub async fn checkpoints(store: Store, mut stop: watch::Receiver<bool>) {
+    let mut last_passive = Instant::now();
+    // The writer's batch count when the WAL was last emptied: no new batch,
+    // nothing to truncate.
+    let mut truncated_at = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = stop.changed() => return,
+        }
+        let stats = store.writer.stats();
+        let batches = stats.batches();
+        let mode = if stats.idle_for() >= IDLE_AFTER && truncated_at != Some(batches) {
+            CheckpointMode::Truncate
+        } else if last_passive.elapsed() >= PASSIVE_EVERY {
+            CheckpointMode::Passive
+        } else {
+            continue;
+        };
+        let done = store
+            .writer
+            .outside(move |c| {
+                let patience = (mode == CheckpointMode::Truncate).then_some(TRUNCATE_PATIENCE_MS);
+                with_busy_timeout(c, patience, |c| Ok(maintenance::checkpoint(c, mode)?))
+            })
+            .await;
+        last_passive = Instant::now();
+        match done {
+            Ok(cp) if !cp.busy => {
+                if mode == CheckpointMode::Truncate {
+                    truncated_at = Some(batches);
+                }
+                tracing::debug!(?mode, frames = cp.wal_frames, "WAL checkpoint");
+            }
+            Ok(_) => tracing::debug!(
+                ?mode,
+                "WAL checkpoint incomplete: readers in the way; next time"
+            ),
+            Err(e) => tracing::warn!(error = %e, ?mode, "WAL checkpoint failed"),
+        }
+    }
+}
+
+/// Runs `f` with the connection's busy timeout set to `ms` (when given),
+/// then puts the previous one back.
+fn with_busy_timeout<T>(
+    c: &rusqlite::Connection,
+    ms: Option<i64>,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let Some(ms) = ms else {
+        return f(c);
+    };
+    let before: i64 = c.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
+    c.pragma_update(None, "busy_timeout", ms)?;
+    let out = f(c);
+    c.pragma_update(None, "busy_timeout", before)?;
+    out
+}
