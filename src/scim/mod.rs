@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod cursor;
 pub mod discovery;
 pub mod error;
+pub mod etag;
 pub mod filter;
 pub mod intake;
 pub mod json;

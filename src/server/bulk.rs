@@ -9,6 +9,7 @@ use super::ops;
 use super::router::{self, Endpoint, Kind};
 use crate::scim::bulk::{self, BulkOp, BULK_RESPONSE_URN};
 use crate::scim::error::ScimError;
+use crate::scim::etag::etag;
 use crate::store::audit::Actor;
 use crate::store::{groups, users, writer, StoreError};
 use hyper::body::Incoming;
@@ -152,7 +153,7 @@ fn run_all(
                         Value::String(format!("{base}/{}/{id}", done.kind.collection()));
                 }
                 if let Some(ver) = done.version {
-                    v["version"] = Value::String(users::etag(ver));
+                    v["version"] = Value::String(etag(ver));
                 }
                 results[i] = Some(v);
             }

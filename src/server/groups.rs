@@ -7,16 +7,17 @@ use super::handler::Ctx;
 use super::ops;
 use super::resources::Served;
 use super::router::Kind;
+use crate::scim::etag::etag;
 use crate::scim::render::{full_resource, insert_before_meta, Meta};
 use crate::scim::schema::{ResourceType, GROUP_TYPE};
 use crate::store::audit::Actor;
 use crate::store::groups::{self, StoredGroup};
-use crate::store::{self, users, StoreError};
+use crate::store::{self, StoreError};
 use rusqlite::Connection;
 use serde_json::Value;
 
 pub(super) fn render(ctx: &Ctx, group: &StoredGroup) -> Value {
-    let version = users::etag(group.version);
+    let version = etag(group.version);
     let location = ctx.location(Kind::Groups, &group.id);
     let mut full = full_resource(
         &group.resource,

@@ -3,6 +3,7 @@
 //! single-resource handlers and Bulk both call these, inside a writer job, so
 //! a change means the same thing whichever way it arrives.
 
+use crate::scim::etag::check_if_match;
 use crate::scim::intake;
 use crate::scim::patch;
 use crate::scim::patch::MemberOp;
@@ -90,7 +91,7 @@ pub fn patch_user(
     actor: &Actor,
 ) -> Result<StoredUser> {
     let current = users::get(c, integration, id)?.ok_or_else(|| users::not_found(id))?;
-    users::check_if_match(if_match, current.version)?;
+    check_if_match(if_match, current.version)?;
     let patched = patch::apply(&USER_TYPE, &current.resource, body)?;
     log_quirks(&patched, integration, actor);
     resource::check_immutable(&USER_TYPE, &current.resource, &patched.resource)?;

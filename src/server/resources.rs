@@ -8,10 +8,11 @@ use super::handler::{from_store, Ctx};
 use super::http::{self, header, json_response, with_etag, Body};
 use super::router::Kind;
 use crate::scim::error::ScimError;
+use crate::scim::etag::{check_if_match, etag};
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceType;
 use crate::store::audit::Actor;
-use crate::store::{self, users, StoreError};
+use crate::store::{self, StoreError};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, IF_MATCH, IF_NONE_MATCH, LOCATION};
 use hyper::{Request, Response};
@@ -86,7 +87,7 @@ fn projection<T: Served>(ctx: &Ctx) -> Result<Projection, ScimError> {
 
 fn single<T: Served>(ctx: &Ctx, status: u16, item: &T, proj: &Projection) -> Response<Body> {
     let body = proj.apply(T::RT, &item.render(ctx));
-    with_etag(json_response(status, &body), &users::etag(item.version()))
+    with_etag(json_response(status, &body), &etag(item.version()))
 }
 
 pub async fn create<T: Served>(
@@ -130,11 +131,8 @@ pub async fn get<T: Served>(
         .map_err(from_store)?
         .ok_or_else(|| from_store(T::not_found(id)))?;
     if let Some(tags) = header(req, IF_NONE_MATCH) {
-        if users::check_if_match(Some(tags), item.version()).is_ok() {
-            return Ok(with_etag(
-                http::empty_response(304),
-                &users::etag(item.version()),
-            ));
+        if check_if_match(Some(tags), item.version()).is_ok() {
+            return Ok(with_etag(http::empty_response(304), &etag(item.version())));
         }
     }
     Ok(single(ctx, 200, &item, &proj))
@@ -185,10 +183,7 @@ async fn change<T: Served>(
         .await
         .map_err(from_store)?;
     if quiet {
-        return Ok(with_etag(
-            http::empty_response(204),
-            &users::etag(item.version()),
-        ));
+        return Ok(with_etag(http::empty_response(204), &etag(item.version())));
     }
     Ok(single(ctx, 200, &item, &proj))
 }

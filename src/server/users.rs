@@ -6,6 +6,7 @@ use super::handler::Ctx;
 use super::ops;
 use super::resources::Served;
 use super::router::Kind;
+use crate::scim::etag::etag;
 use crate::scim::render::{full_resource, insert_before_meta, Meta};
 use crate::scim::schema::{ResourceType, USER_TYPE};
 use crate::store::audit::Actor;
@@ -37,7 +38,7 @@ pub(super) fn with_groups(
 
 pub(super) fn render(ctx: &Ctx, shown: &UserView) -> Value {
     let user = &shown.user;
-    let version = users::etag(user.version);
+    let version = etag(user.version);
     let location = ctx.location(Kind::Users, &user.id);
     let mut full = full_resource(
         &user.resource,

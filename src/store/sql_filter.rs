@@ -241,7 +241,7 @@ pub static USERS: TableDef = TableDef {
         HotColumn {
             attr: "meta",
             sub: Some("version"),
-            // Must match store::users::etag.
+            // Must match scim::etag::etag.
             expr: "('W/\"' || u.version || '\"')",
             kind: Kind::Exact,
             sort: "u.version",
@@ -380,7 +380,7 @@ pub static GROUPS: TableDef = TableDef {
         HotColumn {
             attr: "meta",
             sub: Some("version"),
-            // Must match store::users::etag.
+            // Must match scim::etag::etag.
             expr: "('W/\"' || g.version || '\"')",
             kind: Kind::Exact,
             sort: "g.version",
