@@ -3,7 +3,7 @@
 //! operation leaves the others applied (RFC 7644 §3.7) and the whole batch
 //! costs one commit.
 
-use super::handler::{from_store, Ctx};
+use super::ctx::{from_store, Ctx};
 use super::http::{self, json_response, Body};
 use super::ops;
 use super::router::{self, Endpoint, Kind};

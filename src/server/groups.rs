@@ -3,7 +3,7 @@
 //! become membership rows, PATCH member operations become single-row inserts
 //! and deletes, and members are read only when the response will show them.
 
-use super::handler::Ctx;
+use super::ctx::Ctx;
 use super::ops;
 use super::resources::Served;
 use super::router::Kind;

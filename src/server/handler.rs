@@ -2,6 +2,7 @@
 //! authenticate, route, dispatch to the endpoint's handler, and turn any
 //! error into a SCIM error response. Every response carries `X-Request-Id`.
 
+use super::ctx::Ctx;
 use super::http::{self, Body};
 use super::query::Query;
 use super::router::{self, Endpoint, Kind};
@@ -10,45 +11,11 @@ use super::users::UserView;
 use super::{bulk, discovery, encoding, limits, netaddr, resources, search};
 use crate::scim::error::ScimError;
 use crate::store::groups::StoredGroup;
-use crate::store::StoreError;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, HOST};
 use hyper::{Method, Request, Response};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-
-/// What a handler knows about the request besides its body.
-pub struct Ctx {
-    pub state: Arc<AppState>,
-    pub integration_id: String,
-    /// `https://host/scim/<integration>`, used for `meta.location`.
-    pub base_url: String,
-    pub request_id: String,
-    pub query: Query,
-}
-
-impl Ctx {
-    pub fn location(&self, kind: Kind, id: &str) -> String {
-        format!("{}/{}/{id}", self.base_url, kind.collection())
-    }
-}
-
-/// Converts a store failure at the boundary: client-facing refusals pass
-/// through, everything else is logged and becomes a 500 without internals.
-pub fn from_store(e: StoreError) -> ScimError {
-    match e {
-        StoreError::Scim(e) => e,
-        StoreError::Busy => {
-            let mut e = ScimError::new(503, None, "the server is busy writing; retry in a second");
-            e.retry_after = Some(1);
-            e
-        }
-        other => {
-            tracing::error!(error = %other, "storage failure");
-            ScimError::internal("the server could not complete the request; see its log")
-        }
-    }
-}
 
 pub async fn handle(
     state: Arc<AppState>,

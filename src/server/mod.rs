@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod bulk;
 pub mod conns;
+pub mod ctx;
 pub mod discovery;
 pub mod encoding;
 pub mod groups;

@@ -4,7 +4,7 @@
 //! If-Match/If-None-Match, Location, status codes) lives here once. Each
 //! change is one writer job, so one transaction.
 
-use super::handler::{from_store, Ctx};
+use super::ctx::{from_store, Ctx};
 use super::http::{self, header, json_response, with_etag, Body};
 use super::router::Kind;
 use crate::scim::error::ScimError;

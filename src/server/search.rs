@@ -12,7 +12,7 @@
 //! listed in insertion order. Every resource keeps its `schemas` (always
 //! returned), which says which type it is.
 
-use super::handler::{from_store, Ctx};
+use super::ctx::{from_store, Ctx};
 use super::http::{self, json_response, Body};
 use super::router::Kind;
 use super::{groups, users};

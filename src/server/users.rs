@@ -2,7 +2,7 @@
 //! user plus its computed `groups` (direct and through nested groups), read
 //! only when the response will show them.
 
-use super::handler::Ctx;
+use super::ctx::Ctx;
 use super::ops;
 use super::resources::Served;
 use super::router::Kind;
