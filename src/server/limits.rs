@@ -343,20 +343,13 @@ impl Guard {
         };
         let fresh = match cached {
             Some(_) => None,
-            None => {
-                let id = integration_id.to_string();
-                match state
-                    .store
-                    .read_priority(move |c| settings::get(c, &id))
-                    .await
-                {
-                    Ok(s) => Some((s.rate_limit, s.rate_burst)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read rate settings; keeping the previous ones");
-                        None
-                    }
+            None => match state.domain.settings(integration_id).await {
+                Ok(s) => Some((s.rate_limit, s.rate_burst)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read rate settings; keeping the previous ones");
+                    None
                 }
-            }
+            },
         };
         let now = Instant::now();
         let mut rates = lock(&self.rates);
@@ -510,15 +503,7 @@ pub async fn flush_rejections(state: Arc<AppState>, stop: tokio::sync::watch::Re
         let rows = state.rejections.take(&crate::clock::now_string());
         if !rows.is_empty() {
             let n = rows.len();
-            let written = state
-                .store
-                .write(move |c| {
-                    for r in &rows {
-                        audit::record_rejection(c, r)?;
-                    }
-                    Ok(())
-                })
-                .await;
+            let written = state.domain.record_rejections(rows).await;
             if let Err(e) = written {
                 tracing::warn!(error = %e, rows = n, "could not audit refused requests");
             }

@@ -14,7 +14,6 @@ pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod netaddr;
-pub mod ops;
 pub mod query;
 pub mod rejections;
 pub mod resources;
@@ -25,7 +24,9 @@ pub mod state;
 pub mod tls;
 pub mod users;
 
-use crate::store::{self, audit::Actor, integrations, tokens, Store};
+use crate::domain::admin::Setup;
+use crate::domain::Domain;
+use crate::store;
 use state::{AppState, Limits};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -76,9 +77,7 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
             )
         })?;
     // Setup runs once before serving, on this thread: blocking here is fine.
-    let setup = store::connection::open_write(db)
-        .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
-    store::migrate::apply(&setup).map_err(|e| e.to_string())?;
+    let setup = Setup::open(db)?;
     let (acceptor, scheme) = match &opts.tls {
         TlsMode::Insecure => {
             tracing::warn!("serving plain HTTP (--insecure-http): put a TLS proxy in front of it");
@@ -114,9 +113,9 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     first_integration(&setup, &origin, db)?;
     drop(setup);
 
-    let store = Store::open(db, opts.readers).map_err(|e| e.to_string())?;
+    let domain = Domain::open(db, opts.readers).map_err(|e| e.to_string())?;
     let state = Arc::new(AppState {
-        store,
+        domain,
         limits: opts.limits,
         public_url: opts.public_url,
         scheme,
@@ -141,17 +140,8 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
 /// printed; otherwise stdout is a log (under systemd, the journal, readable by
 /// more people and kept for long), so it goes to a 0600 file beside the
 /// database and only that file's path is printed.
-fn first_integration(conn: &rusqlite::Connection, origin: &str, db: &Path) -> Result<(), String> {
-    let created = store::in_transaction(conn, |c| {
-        if integrations::count(c)? > 0 {
-            return Ok(None);
-        }
-        let id = crate::secret::new_integration_id();
-        integrations::create(c, &id, "default")?;
-        let token = tokens::issue(c, &id, &Actor::cli())?;
-        Ok(Some((id, token)))
-    })
-    .map_err(|e| e.to_string())?;
+fn first_integration(setup: &Setup, origin: &str, db: &Path) -> Result<(), String> {
+    let created = setup.first_integration().map_err(|e| e.to_string())?;
     if let Some((id, token)) = created {
         say(&format!(
             "created integration {id} (default) on this empty database"

@@ -1,6 +1,6 @@
-//! What every request handler can see: the store and the server's settings.
+//! What every request handler can see: the domain and the server's settings.
 
-use crate::store::Store;
+use crate::domain::Domain;
 
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -26,7 +26,7 @@ impl Default for Limits {
 }
 
 pub struct AppState {
-    pub store: Store,
+    pub domain: Domain,
     pub limits: Limits,
     /// Base such as `https://scim.example.com`; None: from the request's Host.
     pub public_url: Option<String>,

@@ -3,17 +3,13 @@
 //! present the same certificate (and the IdP's pinned fingerprint stays valid).
 //! ALPN offers HTTP/2 and HTTP/1.1.
 
-use crate::store::{self, secrets};
-use rusqlite::Connection;
+use crate::domain::admin::Setup;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
-
-const CERT_SECRET: &str = "tls_cert_pem";
-const KEY_SECRET: &str = "tls_key_pem";
 
 pub struct Loaded {
     pub config: Arc<ServerConfig>,
@@ -29,29 +25,19 @@ pub fn from_files(cert: &Path, key: &Path) -> Result<Loaded, String> {
 }
 
 /// Loads the stored self-signed pair, generating and storing it on first use.
-pub fn self_signed(conn: &Connection, extra_names: &[String]) -> Result<Loaded, String> {
-    let stored = store::in_transaction(conn, |c| {
-        let cert = secrets::get(c, CERT_SECRET)?;
-        let key = secrets::get(c, KEY_SECRET)?;
-        if let (Some(cert), Some(key)) = (cert, key) {
-            return Ok((cert, key));
-        }
+pub fn self_signed(setup: &Setup, extra_names: &[String]) -> Result<Loaded, String> {
+    let generate = || {
         let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
         for n in extra_names {
             if !names.contains(n) {
                 names.push(n.clone());
             }
         }
-        let generated = rcgen::generate_simple_self_signed(names).map_err(|e| {
-            store::StoreError::Corrupt(format!("cannot generate a certificate: {e}"))
-        })?;
-        let cert = generated.cert.pem();
-        let key = generated.key_pair.serialize_pem();
-        secrets::put(c, CERT_SECRET, &cert)?;
-        secrets::put(c, KEY_SECRET, &key)?;
-        Ok((cert, key))
-    })
-    .map_err(|e| e.to_string())?;
+        let generated = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| format!("cannot generate a certificate: {e}"))?;
+        Ok((generated.cert.pem(), generated.key_pair.serialize_pem()))
+    };
+    let stored = setup.certificate(generate).map_err(|e| e.to_string())?;
     build(stored.0.as_bytes(), stored.1.as_bytes())
 }
 
@@ -102,10 +88,14 @@ mod tests {
 
     #[test]
     fn self_signed_pair_is_generated_once_and_reused() {
-        let conn = Connection::open_in_memory().unwrap();
-        crate::store::migrate::apply(&conn).unwrap();
-        let a = self_signed(&conn, &[]).unwrap();
-        let b = self_signed(&conn, &[]).unwrap();
+        let db = std::env::temp_dir().join(format!("scimd-tls-{}.db", std::process::id()));
+        let setup = Setup::open(&db).unwrap();
+        let a = self_signed(&setup, &[]).unwrap();
+        let b = self_signed(&setup, &[]).unwrap();
+        drop(setup);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
         assert_eq!(a.fingerprint, b.fingerprint);
     }
 }
