@@ -204,3 +204,31 @@ impl Resource for StoredGroup {
         delete(c, integration, id, if_match, actor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::schema::GROUP_URN;
+    use serde_json::json;
+
+    #[test]
+    fn a_member_patch_records_its_member_operations_beside_the_states() {
+        let c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&c).unwrap();
+        crate::store::integrations::create(&c, "int_a", "a").unwrap();
+        let actor = Actor::scim("r1");
+        let body = json!({"schemas": [GROUP_URN], "displayName": "staff"});
+        let group = create(&c, "int_a", &body, &actor).unwrap().value;
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": "members[value eq \"u1\"]"}]
+        });
+        let done = patch(&c, "int_a", &group.id, &body, None, &actor).unwrap();
+        assert_eq!(done.change.subject, Subject::Group);
+        assert_eq!(done.change.old, done.change.new);
+        assert_eq!(
+            done.change.members,
+            vec![MemberOp::Remove(vec!["u1".into()])]
+        );
+    }
+}

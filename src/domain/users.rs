@@ -196,3 +196,79 @@ impl Resource for UserView {
         delete(c, integration, id, if_match, actor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::schema::USER_URN;
+    use serde_json::json;
+
+    fn db() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&c).unwrap();
+        crate::store::integrations::create(&c, "int_a", "a").unwrap();
+        c
+    }
+
+    fn bjensen(c: &Connection) -> StoredUser {
+        let body = json!({"schemas": [USER_URN], "userName": "bjensen"});
+        create(c, "int_a", &body, &Actor::scim("r1")).unwrap().value
+    }
+
+    #[test]
+    fn a_create_records_no_old_state_and_the_stored_new_one() {
+        let c = db();
+        let body = json!({"schemas": [USER_URN], "userName": "bjensen"});
+        let done = create(&c, "int_a", &body, &Actor::scim("r1")).unwrap();
+        let change = done.change;
+        assert_eq!(
+            (change.subject, change.integration.as_str()),
+            (Subject::User, "int_a")
+        );
+        assert_eq!(change.id, done.value.id);
+        assert_eq!(change.old, None);
+        // The stored form, with the defaulted `active`.
+        assert_eq!(change.new.unwrap()["active"], json!(true));
+    }
+
+    #[test]
+    fn a_patch_records_the_state_before_and_after() {
+        let c = db();
+        let user = bjensen(&c);
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]
+        });
+        let done = patch(&c, "int_a", &user.id, &body, None, &Actor::scim("r2")).unwrap();
+        assert_eq!(done.change.old.unwrap()["active"], json!(true));
+        assert_eq!(done.change.new.unwrap()["active"], json!(false));
+        assert_eq!(done.value.version, user.version + 1);
+    }
+
+    #[test]
+    fn a_delete_records_the_last_state_and_no_new_one() {
+        let c = db();
+        let user = bjensen(&c);
+        let change = delete(&c, "int_a", &user.id, None, &Actor::scim("r3")).unwrap();
+        assert_eq!(change.old.unwrap()["userName"], json!("bjensen"));
+        assert_eq!(change.new, None);
+    }
+
+    #[test]
+    fn a_replace_with_a_stale_if_match_is_a_412() {
+        let c = db();
+        let user = bjensen(&c);
+        let body = json!({"schemas": [USER_URN], "userName": "other"});
+        let e = replace(
+            &c,
+            "int_a",
+            &user.id,
+            &body,
+            Some("W/\"99\""),
+            &Actor::scim("r4"),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(e, StoreError::Scim(e) if e.status == 412));
+    }
+}
