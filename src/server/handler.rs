@@ -8,7 +8,7 @@ use super::query::Query;
 use super::router::{self, Endpoint, Kind};
 use super::state::AppState;
 use super::users::UserView;
-use super::{bulk, discovery, encoding, limits, netaddr, resources, search};
+use super::{admission, bulk, discovery, encoding, netaddr, resources, search};
 use crate::scim::error::ScimError;
 use crate::store::groups::StoredGroup;
 use hyper::body::Incoming;
@@ -53,7 +53,7 @@ pub async fn handle(
             }
             let integration = router::split_integration(&path).map(|(id, _)| id);
             let what = format!("{method} {path}");
-            limits::audit_rejection(&state, &e, integration, client, &request_id, &what);
+            admission::audit_rejection(&state, &e, integration, client, &request_id, &what);
             http::error_response(&e)
         }
     };
@@ -103,7 +103,7 @@ async fn dispatch(
     };
     // Held until the response is built: the request's place in its
     // integration's fair share.
-    let _ticket = limits::admit(&state, req.headers(), integration_id, client).await?;
+    let _ticket = admission::admit(&state, req.headers(), integration_id, client).await?;
     // HEAD is GET without the body, which `encoding::finish` drops.
     let method = match req.method() {
         &Method::HEAD => &Method::GET,

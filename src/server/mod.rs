@@ -2,6 +2,7 @@
 //! first integration on an empty database, binds, prints the ready line and
 //! serves until SIGTERM/SIGINT.
 
+pub mod admission;
 pub mod auth;
 pub mod bulk;
 pub mod conns;
@@ -11,7 +12,6 @@ pub mod encoding;
 pub mod groups;
 pub mod handler;
 pub mod http;
-pub mod limits;
 pub mod listener;
 pub mod netaddr;
 pub mod query;
@@ -120,12 +120,12 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         public_url: opts.public_url,
         scheme,
         trusted_proxies: opts.trusted_proxies,
-        guard: limits::Guard::default(),
+        guard: admission::guard::Guard::default(),
         rejections: rejections::Rejections::default(),
     });
     let shutdown = shutdown_signal()?;
     let (stop_flush, flush_stopped) = tokio::sync::watch::channel(false);
-    let flusher = tokio::spawn(limits::flush_rejections(state.clone(), flush_stopped));
+    let flusher = tokio::spawn(admission::flush_rejections(state.clone(), flush_stopped));
     say(&format!("listening on {scheme}://{local}"));
     listener::run(listener, acceptor, state, shutdown).await;
     // The refusals counted during the drain reach the audit table too.

@@ -35,7 +35,7 @@ pub struct AppState {
     /// `serve --trusted-proxy`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<super::netaddr::Cidr>,
     /// Rate limits and the failed-authentication throttle.
-    pub guard: super::limits::Guard,
+    pub guard: super::admission::guard::Guard,
     /// Refused requests counted in memory until their audit rows are written.
     pub rejections: super::rejections::Rejections,
 }
