@@ -19,3 +19,5 @@ pub mod render;
 pub mod resource;
 pub mod schema;
 pub mod search;
+#[cfg(test)]
+pub(crate) mod strategies;
