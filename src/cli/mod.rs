@@ -9,9 +9,11 @@ pub mod completions;
 pub mod integration;
 pub mod mapping;
 pub mod members;
+pub mod pin;
 pub mod restore;
 pub mod settings;
 pub mod token;
+pub mod users;
 
 use crate::store::{self, connection, migrate};
 use rusqlite::Connection;

@@ -10,7 +10,7 @@ use crate::scim::error::ScimError;
 use crate::store::audit::{self, Actor, Rejection};
 use crate::store::settings::{self, Settings};
 use crate::store::tokens::{self, Authenticated};
-use crate::store::{self, connection, integrations, mappings, migrate, secrets};
+use crate::store::{self, certificate, connection, integrations, mappings, migrate};
 use crate::store::{Result, StoreError};
 use rusqlite::Connection;
 use serde_json::json;
@@ -156,9 +156,6 @@ pub struct Setup {
     conn: Connection,
 }
 
-const CERT_SECRET: &str = "tls_cert_pem";
-const KEY_SECRET: &str = "tls_key_pem";
-
 impl Setup {
     pub fn open(db: &Path) -> std::result::Result<Setup, String> {
         let conn =
@@ -188,14 +185,11 @@ impl Setup {
         generate: impl FnOnce() -> std::result::Result<(String, String), String>,
     ) -> Result<(String, String)> {
         store::in_transaction(&self.conn, |c| {
-            let cert = secrets::get(c, CERT_SECRET)?;
-            let key = secrets::get(c, KEY_SECRET)?;
-            if let (Some(cert), Some(key)) = (cert, key) {
-                return Ok((cert, key));
+            if let Some(pair) = certificate::get(c)? {
+                return Ok(pair);
             }
             let (cert, key) = generate().map_err(StoreError::Corrupt)?;
-            secrets::put(c, CERT_SECRET, &cert)?;
-            secrets::put(c, KEY_SECRET, &key)?;
+            certificate::put(c, &cert, &key)?;
             Ok((cert, key))
         })
     }

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod bulk_load;
+pub mod certificate;
 pub mod connection;
 pub mod entitlement;
 pub mod groups;
@@ -16,7 +17,6 @@ pub mod mappings;
 pub mod migrate;
 pub mod readers;
 pub mod search;
-pub mod secrets;
 pub mod settings;
 pub mod sql_filter;
 pub mod tokens;
