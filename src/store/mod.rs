@@ -6,7 +6,6 @@
 //! `domain/`, `server/` or `cli/`.
 
 pub mod audit;
-pub mod bulk_load;
 pub mod certificate;
 pub mod connection;
 pub mod entitlement;

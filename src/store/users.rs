@@ -23,19 +23,20 @@ pub struct StoredUser {
 }
 
 /// The columns derived from a resource; computed in one place so insert and
-/// update can never disagree about them.
-pub(crate) struct Columns {
-    pub(crate) user_name: String,
-    pub(crate) user_name_fold: String,
-    pub(crate) external_id: Option<String>,
-    pub(crate) display_name: Option<String>,
-    pub(crate) active: bool,
-    pub(crate) primary_email: Option<String>,
+/// update (and the benchmark's bulk loader, outside the library) can never
+/// disagree about them.
+pub struct Columns {
+    pub user_name: String,
+    pub user_name_fold: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub primary_email: Option<String>,
     /// (lower-cased value, type, primary) for each email, in resource order.
-    pub(crate) emails: Vec<(String, Option<String>, bool)>,
+    pub emails: Vec<(String, Option<String>, bool)>,
 }
 
-pub(crate) fn columns(resource: &Value) -> Result<Columns> {
+pub fn columns(resource: &Value) -> Result<Columns> {
     let user_name = resource
         .get("userName")
         .and_then(Value::as_str)
