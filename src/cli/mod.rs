@@ -1,6 +1,9 @@
 //! The offline admin subcommands. Each works directly on the database file,
 //! safely beside a running server (WAL and a busy timeout), and reports
-//! failures as one line for `main` to print with exit code 1.
+//! failures as one line for `main` to print with exit code 1. May import
+//! `domain/` (settings, mapping and token changes go through its typed
+//! operations), `store/` (opening the file, reads, maintenance) and `scim/`;
+//! never `server/`.
 
 pub mod audit;
 pub mod backup;

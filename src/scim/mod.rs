@@ -1,6 +1,7 @@
 //! The SCIM protocol layer: pure functions over JSON values and strings.
 //! Nothing in here touches SQLite, sockets, clocks or randomness; callers pass
-//! those in. Everything is unit-tested with plain values.
+//! those in. Everything is unit-tested with plain values. Imports nothing of
+//! the crate outside `scim/`.
 
 pub mod attrpath;
 pub mod bulk;

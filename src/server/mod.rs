@@ -1,6 +1,12 @@
-//! `scimd serve`: the HTTPS edge. Opens the store, prepares TLS, creates a
+//! `scimd serve`: the HTTPS edge. Opens the domain, prepares TLS, creates a
 //! first integration on an empty database, binds, prints the ready line and
-//! serves until SIGTERM/SIGINT.
+//! serves until SIGTERM/SIGINT. Here live the listener and connection
+//! bounds, routing, authentication and admission, and the HTTP face of each
+//! endpoint (projection, ETag headers, status codes).
+//!
+//! May import `domain/` (every read and change goes through it), `scim/`,
+//! and plain types of `store/` (records, errors, the audit actor); never
+//! SQL: nothing here imports rusqlite.
 
 pub mod admission;
 pub mod auth;

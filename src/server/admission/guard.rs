@@ -318,7 +318,7 @@ impl Guard {
     /// most once per `SETTINGS_TTL` (the request that finds them stale reads
     /// them; concurrent ones use the previous values meanwhile).
     pub async fn take(&self, domain: &Domain, integration_id: &str) -> Result<(), ScimError> {
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let cached = {
             let mut rates = lock(&self.rates);
             match rates.get_mut(integration_id) {
@@ -343,7 +343,7 @@ impl Guard {
                 }
             },
         };
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let mut rates = lock(&self.rates);
         if !rates.contains_key(integration_id) && rates.len() >= RATE_TRACKED_MAX {
             let cutoff = now.checked_sub(Duration::from_secs(3600)).unwrap_or(now);

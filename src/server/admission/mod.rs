@@ -16,7 +16,6 @@ use crate::store::audit;
 use hyper::HeaderMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Longest `detail` kept in a rejection row.
 const DETAIL_MAX: usize = 300;
@@ -50,7 +49,7 @@ pub async fn admit(
     let block = netaddr::counted_block(client);
     let bearer = auth::bearer(headers);
     let presented = bearer.map(crate::secret::token_hash);
-    let now = Instant::now();
+    let now = crate::clock::instant();
     if let Some(secs) = state.guard.auth_blocked(block, now) {
         let known = presented
             .as_ref()
@@ -65,14 +64,14 @@ pub async fn admit(
     }
     if let Err(e) = auth::authenticate(state, headers, integration_id).await {
         if e.status == 401 {
-            if let Some(secs) = state.guard.auth_failed(block, Instant::now()) {
+            if let Some(secs) = state.guard.auth_failed(block, crate::clock::instant()) {
                 return Err(throttled(client, secs));
             }
         }
         return Err(e);
     }
     if let Some(h) = presented {
-        state.guard.remember_good(h, Instant::now());
+        state.guard.remember_good(h, crate::clock::instant());
     }
     let entered = state.guard.enter(integration_id);
     if let Err((mine, others)) = entered {
