@@ -6,7 +6,7 @@
 //!
 //! May import `domain/` (every read and change goes through it), `scim/`,
 //! and plain types of `store/` (records, errors, the audit actor); never
-//! SQL: nothing here imports rusqlite.
+//! SQL, nor the SQLite driver.
 
 pub mod admission;
 pub mod auth;
