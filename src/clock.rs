@@ -1,13 +1,44 @@
 //! Time as scimd stores and prints it: UTC RFC 3339 with millisecond precision
 //! and a fixed width, so that text order in SQLite is time order. Also the
-//! human durations the CLI takes (`30s`, `5m`, `1h`, `2d`). `now()` is the only
-//! function here that reads the clock.
+//! human durations the CLI takes (`30s`, `5m`, `1h`, `2d`). `now()` (wall
+//! time) and `instant()` (monotonic time, for rate windows) are the only
+//! functions here that read the clock, and the only clock scimd reads for
+//! anything a test may want to wait out.
+//!
+//! Test builds only (`cfg(debug_assertions)`): `SCIMD_TEST_CLOCK=FILE` moves
+//! both forward by the number of milliseconds FILE holds, read at every
+//! reading (missing or unreadable: 0). The black-box tests step over rate
+//! windows, token grace periods and audit minutes by writing a larger number
+//! instead of sleeping. Release builds ignore the variable.
 
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 pub fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
+    OffsetDateTime::now_utc() + skew()
+}
+
+/// Monotonic time for windows and buckets, moved like `now()`.
+pub fn instant() -> std::time::Instant {
+    std::time::Instant::now() + skew()
+}
+
+/// How far `SCIMD_TEST_CLOCK` moves the clock forward.
+#[cfg(debug_assertions)]
+fn skew() -> std::time::Duration {
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+    static FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let file = FILE.get_or_init(|| std::env::var_os("SCIMD_TEST_CLOCK").map(PathBuf::from));
+    file.as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(std::time::Duration::ZERO, std::time::Duration::from_millis)
+}
+
+#[cfg(not(debug_assertions))]
+fn skew() -> std::time::Duration {
+    std::time::Duration::ZERO
 }
 
 /// `2026-11-23T09:06:30.123Z`: always 24 characters.

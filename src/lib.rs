@@ -1,9 +1,12 @@
 //! scimd: a SCIM 2.0 service provider in one binary. `scim` is the pure
-//! protocol layer, `store` owns the SQLite file, `server` the HTTPS edge and
+//! protocol layer, `domain` owns every change (typed operations over
+//! one transaction), `store` the SQLite file, `server` the HTTPS edge and
 //! `cli` the admin subcommands; `main.rs` only dispatches.
 
 pub mod cli;
 pub mod clock;
+pub mod domain;
+pub mod metrics;
 pub mod scim;
 pub mod secret;
 pub mod server;

@@ -391,14 +391,12 @@ fn main() -> ExitCode {
             };
             cli::members::members(&db, &id, role.as_deref(), format)
         }
-        Command::Pin(PinCmd::Reset { id, user, json }) => {
-            cli::members::pin_reset(&db, &id, &user, json)
-        }
+        Command::Pin(PinCmd::Reset { id, user, json }) => cli::pin::reset(&db, &id, &user, json),
         Command::Users(UsersCmd::Purge {
             id,
             deprovisioned_before,
             yes,
-        }) => cli::members::purge(&db, &id, deprovisioned_before, yes),
+        }) => cli::users::purge(&db, &id, deprovisioned_before, yes),
         Command::Audit {
             id,
             since,

@@ -24,6 +24,8 @@ mod filters;
 mod flood;
 #[path = "scimd_bench/import.rs"]
 mod import;
+#[path = "scimd_bench/loader.rs"]
+mod loader;
 #[path = "scimd_bench/measure.rs"]
 mod measure;
 #[path = "scimd_bench/members.rs"]
@@ -205,7 +207,7 @@ fn print_header(
 
 fn start_server(
     workspace: &database::Workspace,
-    integration: &scimd::store::bulk_load::BenchIntegration,
+    integration: &loader::BenchIntegration,
 ) -> Result<(server::Server, client::Target), String> {
     let server = server::start(&workspace.db)?;
     let target = client::Target::new(
@@ -346,7 +348,7 @@ fn run_members(
     })?;
     let mut group_ids = Vec::new();
     for (name, size) in members::GROUPS {
-        let id = scimd::store::bulk_load::find_group(&workspace.db, &prepared.integration.id, name)
+        let id = loader::find_group(&workspace.db, &prepared.integration.id, name)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| {
                 format!(

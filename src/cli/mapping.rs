@@ -1,13 +1,16 @@
 //! `scimd mapping add|list|remove`: IdP group → local role.
 
 use super::{message, open, print_json};
+use crate::domain::admin;
 use crate::store::{self, audit::Actor, entitlement, mappings};
 use std::path::Path;
 
 pub fn add(db: &Path, id: &str, group: &str, role: &str) -> Result<(), String> {
     let conn = open(db)?;
-    store::in_transaction(&conn, |c| mappings::add(c, id, group, role, &Actor::cli()))
-        .map_err(message)?;
+    store::in_transaction(&conn, |c| {
+        admin::add_mapping(c, id, group, role, &Actor::cli())
+    })
+    .map_err(message)?;
     entitlement::recompute_integration(&conn, id).map_err(message)?;
     println!("mapped group '{group}' to role '{role}' in {id}");
     Ok(())
@@ -16,7 +19,7 @@ pub fn add(db: &Path, id: &str, group: &str, role: &str) -> Result<(), String> {
 pub fn remove(db: &Path, id: &str, group: &str, role: Option<&str>) -> Result<(), String> {
     let conn = open(db)?;
     let n = store::in_transaction(&conn, |c| {
-        mappings::remove(c, id, group, role, &Actor::cli())
+        admin::remove_mapping(c, id, group, role, &Actor::cli()).map(|done| done.value)
     })
     .map_err(message)?;
     entitlement::recompute_integration(&conn, id).map_err(message)?;

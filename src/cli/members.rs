@@ -1,9 +1,8 @@
-//! `scimd members`, `scimd pin reset` and `scimd users purge`: the local side
-//! of the directory — who is entitled, with which roles and PIN.
+//! `scimd members`: the local side of the directory — who is entitled, with
+//! which roles and PIN — as a table, JSON or CSV.
 
 use super::{message, open, print_json};
-use crate::store::{self, audit::Actor, entitlement, users};
-use serde_json::json;
+use crate::store::entitlement;
 use std::path::Path;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -60,34 +59,4 @@ pub fn members(db: &Path, id: &str, role: Option<&str>, format: Format) -> Resul
             Ok(())
         }
     }
-}
-
-pub fn pin_reset(db: &Path, id: &str, user: &str, as_json: bool) -> Result<(), String> {
-    let conn = open(db)?;
-    let (user_id, pin) = store::in_transaction(&conn, |c| {
-        entitlement::reset_pin(c, id, user, &Actor::cli())
-    })
-    .map_err(message)?;
-    if as_json {
-        return print_json(&json!({"id": user_id, "pin": pin}));
-    }
-    println!("new PIN for {user_id}: {pin}");
-    Ok(())
-}
-
-/// `age` comes parsed (and bounded) from the command line.
-pub fn purge(db: &Path, id: &str, age: time::Duration, yes: bool) -> Result<(), String> {
-    if !yes {
-        return Err(format!(
-            "refusing to purge deprovisioned users of {id} without --yes"
-        ));
-    }
-    let cutoff = crate::clock::format(crate::clock::now() - age);
-    let conn = open(db)?;
-    let n = store::in_transaction(&conn, |c| {
-        users::purge_deprovisioned(c, id, &cutoff, &Actor::cli())
-    })
-    .map_err(message)?;
-    println!("purged {n} deprovisioned user(s) of {id} deprovisioned before {cutoff}");
-    Ok(())
 }

@@ -1,6 +1,9 @@
 //! The offline admin subcommands. Each works directly on the database file,
 //! safely beside a running server (WAL and a busy timeout), and reports
-//! failures as one line for `main` to print with exit code 1.
+//! failures as one line for `main` to print with exit code 1. May import
+//! `domain/` (settings, mapping and token changes go through its typed
+//! operations), `store/` (opening the file, reads, maintenance) and `scim/`;
+//! never `server/`.
 
 pub mod audit;
 pub mod backup;
@@ -9,9 +12,11 @@ pub mod completions;
 pub mod integration;
 pub mod mapping;
 pub mod members;
+pub mod pin;
 pub mod restore;
 pub mod settings;
 pub mod token;
+pub mod users;
 
 use crate::store::{self, connection, migrate};
 use rusqlite::Connection;
@@ -41,7 +46,7 @@ pub fn init_logging(format: LogFormat) {
 }
 
 /// Variables read outside clap, and ones the project's tooling uses.
-const OTHER_ENV: [&str; 2] = ["SCIMD_LOG", "SCIMD_CI_SKIP_STATIC"];
+const OTHER_ENV: [&str; 3] = ["SCIMD_LOG", "SCIMD_CI_SKIP_STATIC", "SCIMD_TEST_CLOCK"];
 
 /// The `SCIMD_*` variables scimd reads: every `env = ...` of the clap
 /// definitions (all subcommands) plus `OTHER_ENV`, sorted.

@@ -4,8 +4,9 @@
 //! lock long enough to make the running server wait.
 
 use super::{message, open};
-use crate::store::audit::{self, Actor};
-use crate::store::settings::{self, Change};
+use crate::domain::admin;
+use crate::store::audit::Actor;
+use crate::store::settings::Change;
 use crate::store::{self, entitlement};
 use std::path::Path;
 
@@ -15,28 +16,7 @@ pub fn set(db: &Path, id: &str, change: &Change) -> Result<(), String> {
     }
     let conn = open(db)?;
     let (old, new) = store::in_transaction(&conn, |c| {
-        let old = settings::get(c, id)?;
-        let new = change.apply(&old).map_err(|e| {
-            store::StoreError::Scim(crate::scim::error::ScimError::invalid_value(e))
-        })?;
-        if new == old {
-            return Ok((old, new));
-        }
-        settings::put(c, id, &new)?;
-        let detail = serde_json::to_string(&new)?;
-        audit::record(
-            c,
-            &Actor::cli(),
-            audit::Entry {
-                integration_id: id,
-                event: audit::SETTINGS_CHANGED,
-                resource_type: Some("Integration"),
-                resource_id: Some(id),
-                external_id: None,
-                detail: Some(&detail),
-            },
-        )?;
-        Ok((old, new))
+        admin::set_settings(c, id, change, &Actor::cli()).map(|done| done.value)
     })
     .map_err(message)?;
     let affects_entitlement = new.require_mapping != old.require_mapping

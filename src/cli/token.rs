@@ -1,6 +1,7 @@
 //! `scimd token …`: rotate with a grace period, revoke, list prefixes.
 
 use super::{message, open, print_json};
+use crate::domain::admin;
 use crate::store::{self, audit::Actor, tokens};
 use serde_json::json;
 use std::path::Path;
@@ -9,9 +10,10 @@ use time::Duration;
 /// `grace` comes parsed (and bounded) from the command line.
 pub fn rotate(db: &Path, id: &str, grace: Duration, as_json: bool) -> Result<(), String> {
     let conn = open(db)?;
-    let (token, until) =
-        store::in_transaction(&conn, |c| tokens::rotate(c, id, grace, &Actor::cli()))
-            .map_err(message)?;
+    let (token, until) = store::in_transaction(&conn, |c| {
+        admin::rotate_token(c, id, grace, &Actor::cli()).map(|done| done.value)
+    })
+    .map_err(message)?;
     if as_json {
         return print_json(&json!({"id": id, "token": token, "old_token_valid_until": until}));
     }
@@ -31,8 +33,10 @@ pub fn revoke(db: &Path, id: &str, yes: bool) -> Result<(), String> {
         ));
     }
     let conn = open(db)?;
-    let n = store::in_transaction(&conn, |c| tokens::revoke_all(c, id, &Actor::cli()))
-        .map_err(message)?;
+    let n = store::in_transaction(&conn, |c| {
+        admin::revoke_tokens(c, id, &Actor::cli()).map(|done| done.value)
+    })
+    .map_err(message)?;
     println!("revoked {n} token(s) of {id}");
     Ok(())
 }

@@ -119,10 +119,10 @@ impl fmt::Display for PatchPath {
 mod tests {
     use super::*;
     use crate::scim::error::ScimType;
-    use crate::scim::filter::tests::{
+    use crate::scim::filter::{CompareOp, Literal};
+    use crate::scim::strategies::{
         arb_attr_path, arb_attr_path_no_sub, arb_name, arb_value_filter, filterish, within_bounds,
     };
-    use crate::scim::filter::{CompareOp, Literal};
     use proptest::prelude::*;
 
     const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";

@@ -44,7 +44,7 @@ pub struct Line<'a> {
 
 /// Counts the request in the metrics and writes its log line.
 pub fn record(line: &Line<'_>) {
-    let registry = super::metrics::global();
+    let registry = crate::metrics::global();
     match (line.status, line.integration) {
         (401, Some(id)) => registry.auth_failure(id),
         (429, id) => registry.rate_limited(id.unwrap_or("none")),

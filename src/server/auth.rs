@@ -5,7 +5,6 @@
 
 use super::state::AppState;
 use crate::scim::error::ScimError;
-use crate::store::tokens;
 use hyper::header::AUTHORIZATION;
 use hyper::HeaderMap;
 use std::sync::Arc;
@@ -37,14 +36,10 @@ pub async fn authenticate(
     integration_id: &str,
 ) -> Result<(), ScimError> {
     let token = bearer(headers).ok_or_else(refused)?.to_string();
-    let found = state
-        .store
-        .read_priority(move |conn| tokens::authenticate(conn, &token))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "token lookup failed");
-            ScimError::internal("token lookup failed")
-        })?;
+    let found = state.domain.authenticate(token).await.map_err(|e| {
+        tracing::error!(error = %e, "token lookup failed");
+        ScimError::internal("token lookup failed")
+    })?;
     let Some(found) = found.filter(|f| f.integration_id == integration_id) else {
         return Err(refused());
     };
@@ -55,14 +50,11 @@ pub async fn authenticate(
         .and_then(crate::clock::parse)
         .is_none_or(|t| now - t > TOUCH_EVERY);
     if stale {
-        let store = state.store.clone();
+        let domain = state.domain.clone();
         let when = crate::clock::format(now);
         // Fire and forget: bookkeeping must not delay or fail the request.
         tokio::spawn(async move {
-            if let Err(e) = store
-                .write(move |c| tokens::touch(c, &found.hash, &when))
-                .await
-            {
+            if let Err(e) = domain.touch_token(found.hash, when).await {
                 tracing::warn!(error = %e, "could not record token use");
             }
         });

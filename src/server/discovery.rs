@@ -2,7 +2,7 @@
 //! by the pure `scim::discovery` module from the schema definitions; this
 //! file only says which features are on and wraps them in responses.
 
-use super::handler::Ctx;
+use super::ctx::Ctx;
 use super::http::{json_response, Body};
 use super::state::Limits;
 use crate::scim::discovery::{self as docs, Features};

@@ -4,54 +4,22 @@
 //! is counted in the metrics and logged in one line (`access_log`).
 //! `/healthz` and `/metrics` are answered before the integration split.
 
+use super::ctx::Ctx;
 use super::http::{self, Body};
 use super::query::Query;
 use super::router::{self, Endpoint, Kind};
 use super::state::AppState;
 use super::users::UserView;
-use super::{access_log, bulk, discovery, encoding, limits, metrics, netaddr, observe};
+use super::{access_log, admission, bulk, discovery, encoding, netaddr, observe};
 use super::{resources, search};
+use crate::metrics;
 use crate::scim::error::ScimError;
 use crate::store::groups::StoredGroup;
-use crate::store::StoreError;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, HOST};
 use hyper::{Method, Request, Response};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-
-/// What a handler knows about the request besides its body.
-pub struct Ctx {
-    pub state: Arc<AppState>,
-    pub integration_id: String,
-    /// `https://host/scim/<integration>`, used for `meta.location`.
-    pub base_url: String,
-    pub request_id: String,
-    pub query: Query,
-}
-
-impl Ctx {
-    pub fn location(&self, kind: Kind, id: &str) -> String {
-        format!("{}/{}/{id}", self.base_url, kind.collection())
-    }
-}
-
-/// Converts a store failure at the boundary: client-facing refusals pass
-/// through, everything else is logged and becomes a 500 without internals.
-pub fn from_store(e: StoreError) -> ScimError {
-    match e {
-        StoreError::Scim(e) => e,
-        StoreError::Busy => {
-            let mut e = ScimError::new(503, None, "the server is busy writing; retry in a second");
-            e.retry_after = Some(1);
-            e
-        }
-        other => {
-            tracing::error!(error = %other, "storage failure");
-            ScimError::internal("the server could not complete the request; see its log")
-        }
-    }
-}
 
 pub async fn handle(
     state: Arc<AppState>,
@@ -103,7 +71,7 @@ pub async fn handle(
                 tracing::error!(%request_id, %method, %path, %peer, detail = %e.detail, "request failed");
             }
             let what = format!("{method} {path}");
-            limits::audit_rejection(&state, &e, integration, client, &request_id, &what);
+            admission::audit_rejection(&state, &e, integration, client, &request_id, &what);
             http::error_response(&e)
         }
     };
@@ -174,7 +142,7 @@ async fn dispatch(
     }
     // Held until the response is built: the request's place in its
     // integration's fair share.
-    let _ticket = limits::admit(&state, req.headers(), integration_id, client).await?;
+    let _ticket = admission::admit(&state, req.headers(), integration_id, client).await?;
     let endpoint = routed?;
     let ctx = Ctx {
         base_url: base_url(&state, &req, integration_id),

@@ -1,26 +1,32 @@
-//! `scimd serve`: the HTTPS edge. Opens the store, prepares TLS, creates a
+//! `scimd serve`: the HTTPS edge. Opens the domain, prepares TLS, creates a
 //! first integration on an empty database, binds, prints the ready line
 //! (and tells systemd READY=1) and serves until SIGTERM/SIGINT. SIGHUP
-//! reloads the TLS certificate files. Alongside: WAL checkpoints, the
-//! refusal flusher and, with `--metrics-listen`, a metrics-only listener.
+//! reloads the TLS certificate files. Here live the listener and connection
+//! bounds, routing, authentication and admission, the operational endpoints
+//! (`/healthz`, `/metrics`), and the HTTP face of each endpoint (projection,
+//! ETag headers, status codes). Alongside: the refusal flusher, WAL
+//! checkpoints (run by the domain) and, with `--metrics-listen`, a
+//! metrics-only listener.
+//!
+//! May import `domain/` (every read and change goes through it), `scim/`,
+//! and plain types of `store/` (records, errors, the audit actor); never
+//! SQL, nor the SQLite driver.
 
 pub mod access_log;
+pub mod admission;
 pub mod auth;
 pub mod bulk;
 pub mod conns;
+pub mod ctx;
 pub mod discovery;
 pub mod encoding;
 pub mod groups;
 pub mod handler;
-pub mod housekeeping;
 pub mod http;
-pub mod limits;
 pub mod listener;
-pub mod metrics;
 pub mod netaddr;
 pub mod notify;
 pub mod observe;
-pub mod ops;
 pub mod query;
 pub mod rejections;
 pub mod resources;
@@ -31,7 +37,9 @@ pub mod state;
 pub mod tls;
 pub mod users;
 
-use crate::store::{self, audit::Actor, integrations, tokens, Store};
+use crate::domain::admin::Setup;
+use crate::domain::Domain;
+use crate::store;
 use state::{AppState, Limits};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -88,9 +96,7 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
             )
         })?;
     // Setup runs once before serving, on this thread: blocking here is fine.
-    let setup = store::connection::open_write(db)
-        .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
-    store::migrate::apply(&setup).map_err(|e| e.to_string())?;
+    let setup = Setup::open(db)?;
     let metrics_token = opts
         .metrics_token_file
         .as_deref()
@@ -143,14 +149,14 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     first_integration(&setup, &origin, db)?;
     drop(setup);
 
-    let store = Store::open(db, opts.readers).map_err(|e| e.to_string())?;
+    let domain = Domain::open(db, opts.readers).map_err(|e| e.to_string())?;
     let state = Arc::new(AppState {
-        store,
+        domain,
         limits: opts.limits,
         public_url: opts.public_url,
         scheme,
         trusted_proxies: opts.trusted_proxies,
-        guard: limits::Guard::default(),
+        guard: admission::guard::Guard::default(),
         rejections: rejections::Rejections::default(),
         member_renders: tokio::sync::Semaphore::new(1),
         metrics_token,
@@ -158,13 +164,13 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     let shutdown = shutdown_signal()?;
     watch_reload(acceptor.clone())?;
     let (stop_flush, flush_stopped) = tokio::sync::watch::channel(false);
-    let flusher = tokio::spawn(limits::flush_rejections(
+    let flusher = tokio::spawn(admission::flush_rejections(
         state.clone(),
         flush_stopped.clone(),
     ));
     if opts.checkpoints {
-        tokio::spawn(housekeeping::checkpoints(
-            state.store.clone(),
+        tokio::spawn(crate::domain::housekeeping::checkpoints(
+            state.domain.clone(),
             flush_stopped,
         ));
     }
@@ -180,7 +186,7 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     let _ = stop_flush.send(true);
     let _ = flusher.await;
     // Every job queued before this one has been committed once it answers.
-    if let Err(e) = state.store.writer.outside(|_| Ok(())).await {
+    if let Err(e) = state.domain.drain_writer().await {
         tracing::warn!(error = %e, "the writer did not drain cleanly");
     }
     tracing::info!("stopped");
@@ -218,17 +224,8 @@ fn watch_reload(cell: Option<Arc<tls::Reloadable>>) -> Result<(), String> {
 /// printed; otherwise stdout is a log (under systemd, the journal, readable by
 /// more people and kept for long), so it goes to a 0600 file beside the
 /// database and only that file's path is printed.
-fn first_integration(conn: &rusqlite::Connection, origin: &str, db: &Path) -> Result<(), String> {
-    let created = store::in_transaction(conn, |c| {
-        if integrations::count(c)? > 0 {
-            return Ok(None);
-        }
-        let id = crate::secret::new_integration_id();
-        integrations::create(c, &id, "default")?;
-        let token = tokens::issue(c, &id, &Actor::cli())?;
-        Ok(Some((id, token)))
-    })
-    .map_err(|e| e.to_string())?;
+fn first_integration(setup: &Setup, origin: &str, db: &Path) -> Result<(), String> {
+    let created = setup.first_integration().map_err(|e| e.to_string())?;
     if let Some((id, token)) = created {
         say(&format!(
             "created integration {id} (default) on this empty database"

@@ -2,6 +2,7 @@
 //! of the address a request is counted against (failed-auth throttle, audit
 //! `source`). Pure: no DNS, no NSS, no sockets.
 
+use ipnet::{IpNet, Ipv6Net};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -9,55 +10,33 @@ use std::str::FromStr;
 /// An IPv4 or IPv6 block such as `10.0.0.0/8` or `fd00::/8`. A bare address
 /// is a block of one. Host bits below the prefix are ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    /// The network address, host bits cleared; IPv4 kept as IPv4.
-    net: IpAddr,
-    prefix: u8,
-}
-
-fn mask4(prefix: u8) -> u32 {
-    if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(prefix))
-    }
-}
-
-fn mask6(prefix: u8) -> u128 {
-    if prefix == 0 {
-        0
-    } else {
-        u128::MAX << (128 - u32::from(prefix))
-    }
-}
+pub struct Cidr(
+    /// Host bits cleared; IPv4 kept as IPv4.
+    IpNet,
+);
 
 impl Cidr {
     pub fn prefix(&self) -> u8 {
-        self.prefix
+        self.0.prefix_len()
     }
 
     pub fn network(&self) -> IpAddr {
-        self.net
+        self.0.network()
     }
 
     /// Whether `ip` is inside the block. An IPv4-mapped IPv6 address
     /// (`::ffff:10.0.0.1`) counts as its IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.net, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                u32::from(ip) & mask4(self.prefix) == u32::from(net)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                u128::from(ip) & mask6(self.prefix) == u128::from(net)
-            }
-            _ => false,
-        }
+        self.0.contains(&ip.to_canonical())
     }
 }
 
 impl FromStr for Cidr {
     type Err = String;
 
+    /// ipnet does the network arithmetic; the address and the prefix are
+    /// read here first, so a bare address is a block of one, an IPv4-mapped
+    /// address is IPv4, and each mistake gets its own message.
     fn from_str(s: &str) -> Result<Cidr, String> {
         let s = s.trim();
         let bad =
@@ -77,26 +56,19 @@ impl FromStr for Cidr {
                 if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(bad("the prefix length is not a number"));
                 }
-                let n: u16 = p
-                    .parse()
-                    .map_err(|_| bad("the prefix length is not a number"))?;
-                if n > u16::from(max) {
-                    return Err(bad(&format!("the prefix length is above {max}")));
-                }
-                n as u8
+                p.parse()
+                    .map_err(|_| bad(&format!("the prefix length is above {max}")))?
             }
         };
-        let net = match ip {
-            IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & mask4(prefix)).into()),
-            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & mask6(prefix)).into()),
-        };
-        Ok(Cidr { net, prefix })
+        let net = IpNet::new(ip, prefix)
+            .map_err(|_| bad(&format!("the prefix length is above {max}")))?;
+        Ok(Cidr(net.trunc()))
     }
 }
 
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.net, self.prefix)
+        write!(f, "{}", self.0)
     }
 }
 
@@ -124,7 +96,7 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
 /// otherwise get 2^64 fresh throttles and audit rows.
 pub fn counted_block(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & mask6(64)).into()),
+        IpAddr::V6(v6) => Ipv6Net::new(v6, 64).map_or(IpAddr::V6(v6), |n| n.network().into()),
         v4 => v4,
     }
 }

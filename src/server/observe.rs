@@ -6,8 +6,8 @@
 //! integration's limits or audit.
 
 use super::http::Body;
-use super::metrics::{self, Gauges};
 use super::state::AppState;
+use crate::metrics::{self, Gauges};
 use crate::scim::error::ScimError;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -105,9 +105,7 @@ pub async fn answer(
 }
 
 async fn health(state: &Arc<AppState>) -> Response<Body> {
-    let read = state
-        .store
-        .read_priority(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?));
+    let read = state.domain.ping();
     let (status, body) = match tokio::time::timeout(HEALTH_DEADLINE, read).await {
         Ok(Ok(_)) => (StatusCode::OK, r#"{"status":"ok"}"#.to_string()),
         Ok(Err(e)) => {
@@ -133,16 +131,16 @@ async fn health(state: &Arc<AppState>) -> Response<Body> {
 }
 
 pub fn metrics_response(state: &AppState) -> Response<Body> {
-    let writer = state.store.writer.stats();
+    let writer = state.domain.writer_stats();
     let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let gauges = Gauges {
         writer_queue: writer.queue_depth(),
         writer_batches: writer.batches(),
         writer_jobs: writer.jobs(),
         writer_last_batch: writer.last_batch(),
-        database_bytes: size(&state.store.path),
+        database_bytes: size(state.domain.path()),
         wal_bytes: size(&crate::store::connection::sidecar(
-            &state.store.path,
+            state.domain.path(),
             "-wal",
         )),
     };
@@ -207,15 +205,9 @@ mod tests {
     }
 
     fn state_on(path: std::path::PathBuf) -> Arc<AppState> {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let writer = crate::store::writer::Writer::start(conn).unwrap();
-        let store = crate::store::Store {
-            writer: Arc::new(writer),
-            readers: crate::store::readers::Readers::new(path.clone(), 1),
-            path,
-        };
+        let domain = crate::domain::Domain::for_tests(&path).unwrap();
         Arc::new(AppState {
-            store,
+            domain,
             limits: super::super::state::Limits::default(),
             public_url: None,
             scheme: "https",

@@ -1,6 +1,11 @@
 //! The request's query string: `application/x-www-form-urlencoded` pairs,
 //! percent-decoded. Filters carry quotes, spaces and brackets, so decoding
 //! must be exact; invalid UTF-8 is a client error, not a panic.
+//!
+//! Decoded by hand on purpose: `form_urlencoded` and `percent-encoding` pass
+//! a malformed escape (`%zz`, a lone `%`) through as text and replace invalid
+//! UTF-8, so a broken filter would run as a different filter. Here either is
+//! a 400 naming the spot.
 
 use crate::scim::error::ScimError;
 

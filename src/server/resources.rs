@@ -1,79 +1,33 @@
 //! The handlers every resource type shares: create, read, replace, patch and
-//! delete one resource. A type plugs in through `Served` (its schema, how to
-//! load and change it, how to render it); everything HTTP (projection, ETag,
-//! If-Match/If-None-Match, Location, status codes) lives here once. Each
-//! change is one writer job, so one transaction.
+//! delete one resource. A type plugs in through `Served` (its schema and how
+//! to render it, over the domain's `Resource`); everything HTTP (projection,
+//! ETag, If-Match/If-None-Match, Location, status codes) lives here once. Each
+//! change is one domain `Op`, so one transaction.
 
-use super::handler::{from_store, Ctx};
+use super::ctx::{from_store, Ctx};
 use super::http::{self, header, json_response, with_etag, Body};
 use super::router::Kind;
+use crate::domain::resources::{Op, Resource};
 use crate::scim::error::ScimError;
+use crate::scim::etag::{check_if_match, etag};
 use crate::scim::projection::Projection;
 use crate::scim::schema::ResourceType;
 use crate::store::audit::Actor;
-use crate::store::{self, users, StoreError};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, IF_MATCH, IF_NONE_MATCH, LOCATION};
 use hyper::{Request, Response};
-use rusqlite::Connection;
 use serde_json::Value;
 
-/// A change applied inside the writer job: (connection, integration, id,
-/// body, If-Match, actor, whether to load the computed attribute).
-pub type Change<T> =
-    fn(&Connection, &str, &str, &Value, Option<&str>, &Actor, bool) -> store::Result<T>;
-
-/// A resource type as the shared handlers see it.
-pub trait Served: Sized + Send + 'static {
+/// A resource kind as the shared handlers see it: the domain's typed
+/// operations plus what HTTP needs (schema, how to render).
+pub trait Served: Resource {
     const RT: &'static ResourceType;
-    const KIND: Kind;
     /// The computed attribute that costs a query (`User.groups`,
     /// `Group.members`): loaded only when the response will show it.
     const COMPUTED: &'static str;
 
-    fn id(&self) -> &str;
-    fn version(&self) -> i64;
     /// The full client view before projection.
     fn render(&self, ctx: &Ctx) -> Value;
-    fn not_found(id: &str) -> StoreError;
-    fn load(
-        c: &Connection,
-        integration: &str,
-        id: &str,
-        computed: bool,
-    ) -> store::Result<Option<Self>>;
-    fn create(
-        c: &Connection,
-        integration: &str,
-        body: &Value,
-        actor: &Actor,
-        computed: bool,
-    ) -> store::Result<Self>;
-    fn replace(
-        c: &Connection,
-        integration: &str,
-        id: &str,
-        body: &Value,
-        if_match: Option<&str>,
-        actor: &Actor,
-        computed: bool,
-    ) -> store::Result<Self>;
-    fn patch(
-        c: &Connection,
-        integration: &str,
-        id: &str,
-        body: &Value,
-        if_match: Option<&str>,
-        actor: &Actor,
-        computed: bool,
-    ) -> store::Result<Self>;
-    fn delete(
-        c: &Connection,
-        integration: &str,
-        id: &str,
-        if_match: Option<&str>,
-        actor: &Actor,
-    ) -> store::Result<()>;
 }
 
 fn projection<T: Served>(ctx: &Ctx) -> Result<Projection, ScimError> {
@@ -86,7 +40,21 @@ fn projection<T: Served>(ctx: &Ctx) -> Result<Projection, ScimError> {
 
 fn single<T: Served>(ctx: &Ctx, status: u16, item: &T, proj: &Projection) -> Response<Body> {
     let body = proj.apply(T::RT, &item.render(ctx));
-    with_etag(json_response(status, &body), &users::etag(item.version()))
+    with_etag(json_response(status, &body), &etag(item.version()))
+}
+
+/// Runs a create, replace or patch and answers the resource after it.
+async fn apply<T: Served>(ctx: &Ctx, op: Op, computed: bool) -> Result<T, ScimError> {
+    let actor = Actor::scim(&ctx.request_id);
+    let applied = ctx
+        .state
+        .domain
+        .apply::<T>(&ctx.integration_id, op, actor, computed)
+        .await
+        .map_err(from_store)?;
+    applied
+        .resource
+        .ok_or_else(|| ScimError::internal("the change answered no resource"))
 }
 
 pub async fn create<T: Served>(
@@ -100,14 +68,7 @@ pub async fn create<T: Served>(
         .member_render(computed && T::KIND == Kind::Groups)
         .await;
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
-    let integration = ctx.integration_id.clone();
-    let actor = Actor::scim(&ctx.request_id);
-    let item = ctx
-        .state
-        .store
-        .write(move |c| T::create(c, &integration, &body, &actor, computed))
-        .await
-        .map_err(from_store)?;
+    let item = apply::<T>(ctx, Op::Create { body }, computed).await?;
     let mut resp = single(ctx, 201, &item, &proj);
     if let Ok(v) = HeaderValue::from_str(&ctx.location(T::KIND, item.id())) {
         resp.headers_mut().insert(LOCATION, v);
@@ -126,23 +87,15 @@ pub async fn get<T: Served>(
         .state
         .member_render(computed && T::KIND == Kind::Groups)
         .await;
-    let integration = ctx.integration_id.clone();
-    let key = id.to_string();
-    let item = ctx
+    let item: T = ctx
         .state
-        .store
-        .read_for(&ctx.integration_id, move |c| {
-            T::load(c, &integration, &key, computed)
-        })
+        .domain
+        .get(&ctx.integration_id, id, computed)
         .await
-        .map_err(from_store)?
-        .ok_or_else(|| from_store(T::not_found(id)))?;
+        .map_err(from_store)?;
     if let Some(tags) = header(req, IF_NONE_MATCH) {
-        if users::check_if_match(Some(tags), item.version()).is_ok() {
-            return Ok(with_etag(
-                http::empty_response(304),
-                &users::etag(item.version()),
-            ));
+        if check_if_match(Some(tags), item.version()).is_ok() {
+            return Ok(with_etag(http::empty_response(304), &etag(item.version())));
         }
     }
     Ok(single(ctx, 200, &item, &proj))
@@ -158,12 +111,12 @@ enum Reply {
     NoContentUnlessAsked,
 }
 
-/// PUT and PATCH differ only in the change they apply.
+/// PUT and PATCH differ only in the operation they name.
 async fn change<T: Served>(
     ctx: &Ctx,
     req: Request<Incoming>,
     id: &str,
-    apply: Change<T>,
+    patch: bool,
     reply: Reply,
 ) -> Result<Response<Body>, ScimError> {
     let proj = projection::<T>(ctx)?;
@@ -177,30 +130,15 @@ async fn change<T: Served>(
         .await;
     let if_match = header(&req, IF_MATCH).map(str::to_string);
     let body = http::read_json(req, ctx.state.limits.max_body_bytes).await?;
-    let integration = ctx.integration_id.clone();
-    let actor = Actor::scim(&ctx.request_id);
-    let key = id.to_string();
-    let item = ctx
-        .state
-        .store
-        .write(move |c| {
-            apply(
-                c,
-                &integration,
-                &key,
-                &body,
-                if_match.as_deref(),
-                &actor,
-                computed,
-            )
-        })
-        .await
-        .map_err(from_store)?;
+    let id = id.to_string();
+    let op = if patch {
+        Op::Patch { id, body, if_match }
+    } else {
+        Op::Replace { id, body, if_match }
+    };
+    let item = apply::<T>(ctx, op, computed).await?;
     if quiet {
-        return Ok(with_etag(
-            http::empty_response(204),
-            &users::etag(item.version()),
-        ));
+        return Ok(with_etag(http::empty_response(204), &etag(item.version())));
     }
     Ok(single(ctx, 200, &item, &proj))
 }
@@ -210,7 +148,7 @@ pub async fn replace<T: Served>(
     req: Request<Incoming>,
     id: &str,
 ) -> Result<Response<Body>, ScimError> {
-    change::<T>(ctx, req, id, T::replace, Reply::Resource).await
+    change::<T>(ctx, req, id, false, Reply::Resource).await
 }
 
 pub async fn patch<T: Served>(
@@ -225,7 +163,7 @@ pub async fn patch<T: Served>(
         Kind::Groups => Reply::NoContentUnlessAsked,
         Kind::Users => Reply::Resource,
     };
-    change::<T>(ctx, req, id, T::patch, reply).await
+    change::<T>(ctx, req, id, true, reply).await
 }
 
 pub async fn delete<T: Served>(
@@ -233,13 +171,13 @@ pub async fn delete<T: Served>(
     req: &Request<Incoming>,
     id: &str,
 ) -> Result<Response<Body>, ScimError> {
-    let if_match = header(req, IF_MATCH).map(str::to_string);
-    let integration = ctx.integration_id.clone();
-    let actor = Actor::scim(&ctx.request_id);
-    let key = id.to_string();
+    let op = Op::Delete {
+        id: id.to_string(),
+        if_match: header(req, IF_MATCH).map(str::to_string),
+    };
     ctx.state
-        .store
-        .write(move |c| T::delete(c, &integration, &key, if_match.as_deref(), &actor))
+        .domain
+        .apply::<T>(&ctx.integration_id, op, Actor::scim(&ctx.request_id), false)
         .await
         .map_err(from_store)?;
     Ok(http::empty_response(204))

@@ -5,27 +5,13 @@
 use crate::scim::error::ScimError;
 use hyper::Method;
 
-/// The resource collections scimd serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Users,
-    Groups,
-}
+pub use crate::domain::Kind;
 
-impl Kind {
-    fn from_segment(s: &str) -> Option<Kind> {
-        match s {
-            "Users" => Some(Kind::Users),
-            "Groups" => Some(Kind::Groups),
-            _ => None,
-        }
-    }
-
-    pub fn collection(self) -> &'static str {
-        match self {
-            Kind::Users => "Users",
-            Kind::Groups => "Groups",
-        }
+fn kind_of_segment(s: &str) -> Option<Kind> {
+    match s {
+        "Users" => Some(Kind::Users),
+        "Groups" => Some(Kind::Groups),
+        _ => None,
     }
 }
 
@@ -117,7 +103,7 @@ pub fn route(method: &Method, rest: &str) -> Result<Endpoint, ScimError> {
             Err(not_allowed(method, what))
         }
     };
-    if let Some(kind) = segments.first().and_then(|s| Kind::from_segment(s)) {
+    if let Some(kind) = segments.first().and_then(|s| kind_of_segment(s)) {
         return route_collection(method, kind, &segments[1..], rest);
     }
     match segments.as_slice() {

@@ -1,6 +1,6 @@
-//! What every request handler can see: the store and the server's settings.
+//! What every request handler can see: the domain and the server's settings.
 
-use crate::store::Store;
+use crate::domain::Domain;
 
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -26,7 +26,7 @@ impl Default for Limits {
 }
 
 pub struct AppState {
-    pub store: Store,
+    pub domain: Domain,
     pub limits: Limits,
     /// Base such as `https://scim.example.com`; None: from the request's Host.
     pub public_url: Option<String>,
@@ -35,7 +35,7 @@ pub struct AppState {
     /// `serve --trusted-proxy`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<super::netaddr::Cidr>,
     /// Rate limits and the failed-authentication throttle.
-    pub guard: super::limits::Guard,
+    pub guard: super::admission::guard::Guard,
     /// Refused requests counted in memory until their audit rows are written.
     pub rejections: super::rejections::Rejections,
     /// Responses that carry group members are built one at a time: a

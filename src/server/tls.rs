@@ -5,17 +5,13 @@
 //! from a `Reloadable` cell on every new connection, so SIGHUP can swap in a
 //! renewed certificate while open connections keep the one they started with.
 
-use crate::store::{self, secrets};
-use rusqlite::Connection;
+use crate::domain::admin::Setup;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-
-const CERT_SECRET: &str = "tls_cert_pem";
-const KEY_SECRET: &str = "tls_key_pem";
 
 pub struct Loaded {
     pub config: Arc<ServerConfig>,
@@ -69,29 +65,19 @@ impl Reloadable {
 }
 
 /// Loads the stored self-signed pair, generating and storing it on first use.
-pub fn self_signed(conn: &Connection, extra_names: &[String]) -> Result<Loaded, String> {
-    let stored = store::in_transaction(conn, |c| {
-        let cert = secrets::get(c, CERT_SECRET)?;
-        let key = secrets::get(c, KEY_SECRET)?;
-        if let (Some(cert), Some(key)) = (cert, key) {
-            return Ok((cert, key));
-        }
+pub fn self_signed(setup: &Setup, extra_names: &[String]) -> Result<Loaded, String> {
+    let generate = || {
         let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
         for n in extra_names {
             if !names.contains(n) {
                 names.push(n.clone());
             }
         }
-        let generated = rcgen::generate_simple_self_signed(names).map_err(|e| {
-            store::StoreError::Corrupt(format!("cannot generate a certificate: {e}"))
-        })?;
-        let cert = generated.cert.pem();
-        let key = generated.key_pair.serialize_pem();
-        secrets::put(c, CERT_SECRET, &cert)?;
-        secrets::put(c, KEY_SECRET, &key)?;
-        Ok((cert, key))
-    })
-    .map_err(|e| e.to_string())?;
+        let generated = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| format!("cannot generate a certificate: {e}"))?;
+        Ok((generated.cert.pem(), generated.key_pair.serialize_pem()))
+    };
+    let stored = setup.certificate(generate).map_err(|e| e.to_string())?;
     build(stored.0.as_bytes(), stored.1.as_bytes())
 }
 
@@ -142,18 +128,26 @@ mod tests {
 
     #[test]
     fn reloading_the_self_signed_pair_says_there_is_nothing_to_reload() {
-        let conn = Connection::open_in_memory().unwrap();
-        crate::store::migrate::apply(&conn).unwrap();
-        let cell = Reloadable::new(self_signed(&conn, &[]).unwrap().config, None);
+        let db = std::env::temp_dir().join(format!("scimd-tls-reload-{}.db", std::process::id()));
+        let setup = Setup::open(&db).unwrap();
+        let cell = Reloadable::new(self_signed(&setup, &[]).unwrap().config, None);
+        drop(setup);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
         assert!(cell.reload().unwrap_err().contains("no files to reload"));
     }
 
     #[test]
     fn self_signed_pair_is_generated_once_and_reused() {
-        let conn = Connection::open_in_memory().unwrap();
-        crate::store::migrate::apply(&conn).unwrap();
-        let a = self_signed(&conn, &[]).unwrap();
-        let b = self_signed(&conn, &[]).unwrap();
+        let db = std::env::temp_dir().join(format!("scimd-tls-{}.db", std::process::id()));
+        let setup = Setup::open(&db).unwrap();
+        let a = self_signed(&setup, &[]).unwrap();
+        let b = self_signed(&setup, &[]).unwrap();
+        drop(setup);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
         assert_eq!(a.fingerprint, b.fingerprint);
     }
 }

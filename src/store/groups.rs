@@ -4,9 +4,9 @@
 //! the group's version and writes audit rows in the same transaction.
 
 use super::audit::{self, Actor};
-use super::users::check_if_match;
 use super::{entitlement, search, sql_filter, Result, StoreError};
 use crate::scim::error::ScimError;
+use crate::scim::etag::check_if_match;
 use crate::scim::filter::{matches_element, Filter};
 use crate::scim::patch::{MemberOp, MemberRef};
 use rusqlite::{params, Connection, OptionalExtension};

@@ -1,11 +1,12 @@
 //! The SQLite file: connection setup, migrations, the single writer thread,
 //! the pool of read-only connections, and one module of queries per kind of
-//! record. Query functions take a `&Connection` so the server (through the
-//! writer and reader pool) and the offline CLI (through a direct transaction)
-//! run the same SQL.
+//! record. Query functions take a `&Connection` so the domain layer (through
+//! the writer and reader pool, or the CLI's direct transaction) runs the same
+//! SQL either way. May import `scim/` (errors, filters, ETags); never
+//! `domain/`, `server/` or `cli/`.
 
 pub mod audit;
-pub mod bulk_load;
+pub mod certificate;
 pub mod connection;
 pub mod entitlement;
 pub mod groups;
@@ -15,7 +16,6 @@ pub mod mappings;
 pub mod migrate;
 pub mod readers;
 pub mod search;
-pub mod secrets;
 pub mod settings;
 pub mod sql_filter;
 pub mod tokens;
@@ -24,8 +24,6 @@ pub mod writer;
 
 use crate::scim::error::ScimError;
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// What can go wrong below the protocol layer.
 #[derive(Debug)]
@@ -78,63 +76,6 @@ impl From<serde_json::Error> for StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
-
-/// The server's handle: one writer thread and a pool of readers on one file.
-#[derive(Clone)]
-pub struct Store {
-    pub writer: Arc<writer::Writer>,
-    pub readers: readers::Readers,
-    pub path: PathBuf,
-}
-
-impl Store {
-    /// Opens (creating and migrating if needed) the file and starts the writer.
-    pub fn open(path: &Path, readers: usize) -> Result<Store> {
-        let conn = connection::open_write(path)?;
-        migrate::apply(&conn)?;
-        connection::refresh_statistics(&conn)?;
-        let writer = writer::Writer::start(conn)?;
-        Ok(Store {
-            writer: Arc::new(writer),
-            readers: readers::Readers::new(path.to_path_buf(), readers),
-            path: path.to_path_buf(),
-        })
-    }
-
-    pub async fn write<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
-    {
-        self.writer.run(f).await
-    }
-
-    pub async fn read<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
-    {
-        self.readers.run(f).await
-    }
-
-    /// A read on behalf of one integration, within its share of readers.
-    pub async fn read_for<T, F>(&self, integration_id: &str, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
-    {
-        self.readers.run_for(integration_id, f).await
-    }
-
-    /// Token and settings lookups, which never wait behind searches.
-    pub async fn read_priority<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
-    {
-        self.readers.run_priority(f).await
-    }
-}
 
 /// Runs `f` in one immediate transaction on a plain connection: the CLI's way
 /// of writing, safe beside a running server thanks to WAL and the busy timeout.

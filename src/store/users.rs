@@ -8,6 +8,7 @@ use super::audit::{self, Actor};
 use super::settings::{self, DeleteMode, Settings};
 use super::{entitlement, search, sql_filter, Result, StoreError};
 use crate::scim::error::ScimError;
+use crate::scim::etag::check_if_match;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -22,19 +23,20 @@ pub struct StoredUser {
 }
 
 /// The columns derived from a resource; computed in one place so insert and
-/// update can never disagree about them.
-pub(crate) struct Columns {
-    pub(crate) user_name: String,
-    pub(crate) user_name_fold: String,
-    pub(crate) external_id: Option<String>,
-    pub(crate) display_name: Option<String>,
-    pub(crate) active: bool,
-    pub(crate) primary_email: Option<String>,
+/// update (and the benchmark's bulk loader, outside the library) can never
+/// disagree about them.
+pub struct Columns {
+    pub user_name: String,
+    pub user_name_fold: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub primary_email: Option<String>,
     /// (lower-cased value, type, primary) for each email, in resource order.
-    pub(crate) emails: Vec<(String, Option<String>, bool)>,
+    pub emails: Vec<(String, Option<String>, bool)>,
 }
 
-pub(crate) fn columns(resource: &Value) -> Result<Columns> {
+pub fn columns(resource: &Value) -> Result<Columns> {
     let user_name = resource
         .get("userName")
         .and_then(Value::as_str)
@@ -364,31 +366,6 @@ pub fn not_found(id: &str) -> StoreError {
 
 pub fn get(conn: &Connection, integration_id: &str, id: &str) -> Result<Option<StoredUser>> {
     Ok(load(conn, integration_id, id)?.map(|c| c.user))
-}
-
-/// The weak ETag of a version, as sent in `ETag` and `meta.version`.
-pub fn etag(version: i64) -> String {
-    format!("W/\"{version}\"")
-}
-
-/// RFC 7232 If-Match: `*` or a list of entity tags, compared weakly.
-pub fn check_if_match(if_match: Option<&str>, version: i64) -> Result<()> {
-    let Some(header) = if_match else {
-        return Ok(());
-    };
-    let current = etag(version);
-    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    let matches = header
-        .split(',')
-        .any(|t| t.trim() == "*" || strip(t) == strip(&current));
-    if matches {
-        Ok(())
-    } else {
-        Err(ScimError::precondition_failed(format!(
-            "If-Match {header} does not match the current version {current}"
-        ))
-        .into())
-    }
 }
 
 /// Replaces the resource. A replacement identical to what is stored changes

@@ -5,7 +5,7 @@
 
 use crate::harness::{self, eventually, user, TestServer};
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 const SCIM_1_DETAIL: &str = "SCIM 1.1 is not supported; send SCIM 2.0";
 const BAD_TOKEN: &str = "scimd_this-is-not-a-valid-token-at-all-000000000";
@@ -75,16 +75,14 @@ fn retry_after(resp: &harness::Resp) -> u64 {
     secs
 }
 
-/// If the wall clock is within `margin` seconds of the next minute, waits
-/// for that minute to begin, so a burst of requests falls in one minute.
-fn avoid_minute_boundary(margin: u64) {
-    let s = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60;
-    if s >= 60 - margin {
-        std::thread::sleep(Duration::from_secs(60 - s) + Duration::from_millis(200));
+/// If the server's clock is within `margin` seconds of the next minute,
+/// moves it to that minute's start, so a burst of requests falls in one
+/// minute.
+fn avoid_minute_boundary(server: &TestServer, margin: u64) {
+    let since_epoch = server.dir.clock_now().duration_since(UNIX_EPOCH).unwrap();
+    let into_minute = Duration::from_millis((since_epoch.as_millis() % 60_000) as u64);
+    if into_minute >= Duration::from_secs(60 - margin) {
+        server.advance_clock(Duration::from_secs(60) - into_minute + Duration::from_millis(200));
     }
 }
 
@@ -166,7 +164,7 @@ fn rate_limit_answers_429_with_retry_after_and_applies_to_a_running_server() {
         "--rate-burst",
         "2",
     ]);
-    std::thread::sleep(Duration::from_millis(1300));
+    server.advance_clock(Duration::from_millis(1300));
     let statuses: Vec<harness::Resp> = (0..8).map(|_| good_get(&server, None)).collect();
     let limited: Vec<&harness::Resp> = statuses.iter().filter(|r| r.status == 429).collect();
     assert!(
@@ -186,7 +184,7 @@ fn rate_limit_answers_429_with_retry_after_and_applies_to_a_running_server() {
     }
     wait_rejections(&server, "SCIM_RATE_LIMITED", 1);
     // The bucket refills.
-    std::thread::sleep(Duration::from_millis(2100));
+    server.advance_clock(Duration::from_millis(2100));
     good_get(&server, None).expect(200);
 }
 
@@ -220,7 +218,7 @@ fn failed_auth_is_throttled_per_address_but_a_valid_token_never_is() {
 #[test]
 fn refused_requests_fold_into_one_row_per_minute_with_a_count() {
     let server = TestServer::start();
-    avoid_minute_boundary(15);
+    avoid_minute_boundary(&server, 15);
     for _ in 0..12 {
         bad_get(&server, None).expect(401);
     }

@@ -70,9 +70,37 @@ impl TestDir {
         self.path.join("scimd.db")
     }
 
+    /// The file behind `SCIMD_TEST_CLOCK` for every scimd run on this
+    /// directory, server and CLI alike: milliseconds their clock is ahead.
+    fn clock_file(&self) -> PathBuf {
+        self.path.join("clock-ahead-ms")
+    }
+
+    /// How far the clock of this directory's scimd runs is ahead.
+    pub fn clock_ahead(&self) -> Duration {
+        std::fs::read_to_string(self.clock_file())
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map_or(Duration::ZERO, Duration::from_millis)
+    }
+
+    /// Moves the clock of this directory's scimd runs forward by `by`, where
+    /// a test would otherwise sleep; it never goes back.
+    pub fn advance_clock(&self, by: Duration) {
+        let ahead = self.clock_ahead() + by;
+        std::fs::write(self.clock_file(), ahead.as_millis().to_string())
+            .expect("write the clock file");
+    }
+
+    /// The wall time this directory's scimd runs see now.
+    pub fn clock_now(&self) -> SystemTime {
+        SystemTime::now() + self.clock_ahead()
+    }
+
     /// Runs `scimd --db <this db> ARGS…` and returns its output.
     pub fn scimd(&self, args: &[&str]) -> Output {
         cli_command()
+            .env("SCIMD_TEST_CLOCK", self.clock_file())
             .arg("--db")
             .arg(self.db())
             .args(args)
@@ -185,7 +213,8 @@ impl Serve {
         let stderr_path = dir.next_stderr_log();
         let stderr = File::create(&stderr_path).expect("create stderr log");
         let mut cmd = cli_command();
-        cmd.arg("--db")
+        cmd.env("SCIMD_TEST_CLOCK", dir.clock_file())
+            .arg("--db")
             .arg(dir.db())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
@@ -491,6 +520,11 @@ impl TestServer {
     /// Path of `rest` under the primary integration's base.
     pub fn scim(&self, rest: &str) -> String {
         self.integration.path(rest)
+    }
+
+    /// See [`TestDir::advance_clock`].
+    pub fn advance_clock(&self, by: Duration) {
+        self.dir.advance_clock(by);
     }
 
     /// The primary integration's token.

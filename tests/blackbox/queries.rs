@@ -233,7 +233,7 @@ fn value_path_enterprise_and_meta_filters() {
         .as_str()
         .unwrap()
         .to_string();
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    s.advance_clock(std::time::Duration::from_millis(20));
     s.create_user(&user("late@example.com"));
     let later = names(&s, &format!(r#"meta.lastModified gt "{third}""#));
     assert!(later.contains(&"late@example.com".to_string()), "{later:?}");

@@ -13,10 +13,10 @@
 //! does not delay the good client's measurements in the same event loop.
 
 use crate::client::{self, Call, Target};
+use crate::loader::synthetic_user;
 use crate::measure::{self, Outcome};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
-use scimd::store::bulk_load::synthetic_user;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

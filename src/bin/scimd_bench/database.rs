@@ -3,8 +3,8 @@
 //! `--db PATH` the file is kept, and reused by later runs so a million users
 //! are loaded once, not on every run.
 
+use crate::loader::{self, BenchIntegration, Loader};
 use rusqlite::OptionalExtension;
-use scimd::store::bulk_load::{self, BenchIntegration, Loader};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,7 @@ pub fn prepare(
 ) -> Result<Prepared, String> {
     if db.exists() {
         eprintln!("reusing {} (delete it to load afresh)", db.display());
-        let integration = bulk_load::reopen(db, INTEGRATION_NAME).map_err(|e| e.to_string())?;
+        let integration = loader::reopen(db, INTEGRATION_NAME).map_err(|e| e.to_string())?;
         return Ok(Prepared {
             integration,
             load_time: None,

@@ -6,8 +6,8 @@
 //! ignores a parameter shows errors instead of fast numbers.
 
 use crate::client::{encode, Call, Target};
+use crate::loader::synthetic_user;
 use crate::measure::{self, expect_json, pick, Outcome, Plan, Row, Step};
-use scimd::store::bulk_load::synthetic_user;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

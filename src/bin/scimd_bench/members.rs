@@ -6,8 +6,8 @@
 //! membership change and not the rendering of 100 000 members.
 
 use crate::client::{Call, Target};
+use crate::loader::synthetic_user;
 use crate::measure::{self, expect_json, Outcome, Plan, Row, Step};
-use scimd::store::bulk_load::synthetic_user;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! database, bypassing HTTP and the writer thread. Rows are exactly what the
 //! server stores: each resource goes through the same canonicalisation
 //! (`scim::resource::normalize`) and the same column derivation
-//! (`users::columns`) as a POST, roles and entitlement come from
+//! (`store::users::columns`) as a POST, roles and entitlement come from
 //! `entitlement::recompute_user`, and groups are created with
 //! `groups::insert`. What it skips on purpose: one audit row per user and per
 //! membership (the benchmark never reads the trail, and a million of them
@@ -15,13 +15,16 @@
 //! benchmark can ask for "user 734 512" by userName, externalId, email or id
 //! without keeping a million ids in memory.
 
-use super::audit::Actor;
-use super::settings::{self, Settings};
-use super::users::{columns, Columns};
-use super::{connection, entitlement, groups, integrations, migrate, tokens, Result, StoreError};
-use crate::scim::resource;
-use crate::scim::schema::{ENTERPRISE_USER_URN, GROUP_TYPE, USER_TYPE};
 use rusqlite::{params, Connection};
+use scimd::scim::resource;
+use scimd::scim::schema::{ENTERPRISE_USER_URN, GROUP_TYPE, USER_TYPE};
+use scimd::store::audit::Actor;
+use scimd::store::settings::{self, Settings};
+use scimd::store::users::{columns, Columns};
+use scimd::store::{
+    connection, entitlement, groups, in_transaction, integrations, migrate, tokens, Result,
+    StoreError,
+};
 use serde_json::{json, Value};
 use std::ops::Range;
 use std::path::Path;
@@ -221,15 +224,15 @@ fn times(now: OffsetDateTime, i: u64, n: u64) -> (String, String, i64) {
     let r = mix(i, 9);
     if r.is_multiple_of(5) || left <= 1 {
         // Never modified since creation.
-        let s = crate::clock::format(created);
+        let s = scimd::clock::format(created);
         return (s.clone(), s, 1);
     }
     let later = 1 + (r >> 8) % (left as u64 - 1).max(1);
     let modified = created + Duration::milliseconds(later as i64);
     let version = 2 + ((r >> 40) % 4) as i64;
     (
-        crate::clock::format(created),
-        crate::clock::format(modified),
+        scimd::clock::format(created),
+        scimd::clock::format(modified),
         version,
     )
 }
@@ -321,15 +324,15 @@ impl Loader {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         Ok(Loader {
             conn,
-            now: crate::clock::now(),
+            now: scimd::clock::now(),
         })
     }
 
     /// Creates an integration and issues its token through the store's own
     /// functions, as `scimd integration create` does.
     pub fn integration(&self, name: &str) -> Result<BenchIntegration> {
-        super::in_transaction(&self.conn, |c| {
-            let id = crate::secret::new_integration_id();
+        in_transaction(&self.conn, |c| {
+            let id = scimd::secret::new_integration_id();
             integrations::create(c, &id, name)?;
             let token = tokens::issue(c, &id, &Actor::cli())?;
             lift_rate_limit(c, &id)?;
@@ -372,7 +375,7 @@ impl Loader {
             let mut done = 0;
             for batch in rx {
                 let batch = batch?;
-                super::in_transaction(&self.conn, |c| insert_rows(c, integration_id, &batch))?;
+                in_transaction(&self.conn, |c| insert_rows(c, integration_id, &batch))?;
                 done += batch.len() as u64;
                 progress(done);
             }
@@ -389,7 +392,7 @@ impl Loader {
         display_name: &str,
         members: Range<u64>,
     ) -> Result<String> {
-        super::in_transaction(&self.conn, |c| {
+        in_transaction(&self.conn, |c| {
             let mut body = resource::normalize(
                 &GROUP_TYPE,
                 &json!({
@@ -399,7 +402,7 @@ impl Loader {
                 }),
             )?;
             groups::take_members(&mut body);
-            let id = crate::secret::new_resource_id();
+            let id = scimd::secret::new_resource_id();
             groups::insert(c, integration_id, &id, &body, &[], &Actor::cli())?;
             let group_seq: i64 = c.query_row(
                 "SELECT seq FROM scim_group WHERE integration_id = ?1 AND id = ?2",
@@ -453,7 +456,7 @@ fn lift_rate_limit(c: &Connection, integration_id: &str) -> Result<()> {
 pub fn reopen(path: &Path, name: &str) -> Result<BenchIntegration> {
     let conn = connection::open_write(path)?;
     migrate::apply(&conn)?;
-    super::in_transaction(&conn, |c| {
+    in_transaction(&conn, |c| {
         let found = integrations::list(c)?
             .into_iter()
             .find(|i| i.name == name)
@@ -490,7 +493,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "scimd-bulk-{}-{}-{name}",
             std::process::id(),
-            crate::secret::new_request_id()
+            scimd::secret::new_request_id()
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
         dir.join("bench.db")
@@ -516,7 +519,7 @@ mod tests {
 
         let conn = connection::open_read(&path).expect("open");
         let u = synthetic_user(17);
-        let stored = super::super::users::get(&conn, &int.id, &u.id)
+        let stored = scimd::store::users::get(&conn, &int.id, &u.id)
             .expect("get")
             .expect("user 17 exists");
         assert_eq!(stored.resource["userName"], u.user_name.as_str());

@@ -1,20 +1,16 @@
-//! Request admission after routing to an integration: authentication, the
-//! failed-authentication throttle per client address, and the token bucket
-//! per integration. Also the audit of refused requests (aggregated rows,
-//! written off the request path).
+//! The admission state shared by every connection: the token bucket per
+//! integration, the failed-authentication throttle per client address, the
+//! requests in flight per integration, and the tokens seen valid recently.
 //!
 //! The bucket and the throttle are plain structs over an injected `Instant`,
 //! so their arithmetic is unit-tested without sleeping.
 
-use super::auth;
-use super::netaddr;
-use super::state::AppState;
+use crate::domain::Domain;
 use crate::scim::error::ScimError;
-use crate::store::{audit, settings};
-use hyper::HeaderMap;
+use crate::store::settings;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long cached rate settings are used before they are read again, so a
@@ -39,8 +35,6 @@ pub const BLOCKED_LOOKUP_EVERY: Duration = Duration::from_millis(200);
 /// Recently valid token hashes remembered at most, and for how long.
 const GOOD_TOKENS_MAX: usize = 4096;
 const GOOD_TOKEN_TTL: Duration = Duration::from_secs(3600);
-/// Longest `detail` kept in a rejection row.
-const DETAIL_MAX: usize = 300;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain numbers behind: keep going.
@@ -233,19 +227,6 @@ impl InFlight {
     }
 }
 
-/// An admitted request's place in its integration's share; given back when
-/// the request ends, however it ends.
-pub struct Ticket {
-    state: Arc<AppState>,
-    integration_id: String,
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        lock(&self.state.guard.inflight).leave(&self.integration_id);
-    }
-}
-
 #[derive(Debug)]
 struct Rate {
     bucket: TokenBucket,
@@ -317,6 +298,17 @@ impl Guard {
         good.insert(hash, now);
     }
 
+    /// Counts one more request in flight for `id`, or says (its count, the
+    /// other busy integrations) why not.
+    pub fn enter(&self, id: &str) -> Result<(), (usize, usize)> {
+        lock(&self.inflight).enter(id)
+    }
+
+    /// Gives back a place taken by `enter`.
+    pub fn leave(&self, id: &str) {
+        lock(&self.inflight).leave(id);
+    }
+
     /// Counts a failed authentication; see `AuthThrottle::failed`.
     pub fn auth_failed(&self, ip: IpAddr, now: Instant) -> Option<u64> {
         lock(&self.auth).failed(ip, now)
@@ -325,8 +317,8 @@ impl Guard {
     /// Takes a token from the integration's bucket, reading its settings at
     /// most once per `SETTINGS_TTL` (the request that finds them stale reads
     /// them; concurrent ones use the previous values meanwhile).
-    pub async fn take(&self, state: &AppState, integration_id: &str) -> Result<(), ScimError> {
-        let now = Instant::now();
+    pub async fn take(&self, domain: &Domain, integration_id: &str) -> Result<(), ScimError> {
+        let now = crate::clock::instant();
         let cached = {
             let mut rates = lock(&self.rates);
             match rates.get_mut(integration_id) {
@@ -343,22 +335,15 @@ impl Guard {
         };
         let fresh = match cached {
             Some(_) => None,
-            None => {
-                let id = integration_id.to_string();
-                match state
-                    .store
-                    .read_priority(move |c| settings::get(c, &id))
-                    .await
-                {
-                    Ok(s) => Some((s.rate_limit, s.rate_burst)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read rate settings; keeping the previous ones");
-                        None
-                    }
+            None => match domain.settings(integration_id).await {
+                Ok(s) => Some((s.rate_limit, s.rate_burst)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read rate settings; keeping the previous ones");
+                    None
                 }
-            }
+            },
         };
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let mut rates = lock(&self.rates);
         if !rates.contains_key(integration_id) && rates.len() >= RATE_TRACKED_MAX {
             let cutoff = now.checked_sub(Duration::from_secs(3600)).unwrap_or(now);
@@ -394,138 +379,6 @@ impl Guard {
                 secs,
             )
         })
-    }
-}
-
-/// Authenticates the request for `integration_id` (unless its address is
-/// already over its failed-authentication allowance and its token is not
-/// one seen valid recently: then 429 without touching the database), then
-/// applies the rate limits: the integration's fair share of requests in flight, then its
-/// token bucket. A failed authentication from an address over its allowance
-/// is a 429 instead of a 401; a valid token is never refused by that rule,
-/// only by the integration's own limits.
-pub async fn admit(
-    state: &Arc<AppState>,
-    headers: &HeaderMap,
-    integration_id: &str,
-    client: IpAddr,
-) -> Result<Ticket, ScimError> {
-    let block = netaddr::counted_block(client);
-    let bearer = auth::bearer(headers);
-    let presented = bearer.map(crate::secret::token_hash);
-    let now = Instant::now();
-    if let Some(secs) = state.guard.auth_blocked(block, now) {
-        let known = presented
-            .as_ref()
-            .is_some_and(|h| state.guard.known_good(h));
-        let worth_a_look = bearer.is_some_and(crate::secret::looks_like_token)
-            && state.guard.blocked_lookup_allowed(block, now);
-        if !known && !worth_a_look {
-            // Counted like any refusal, but no database work at all.
-            state.guard.auth_failed(block, now);
-            return Err(throttled(client, secs));
-        }
-    }
-    if let Err(e) = auth::authenticate(state, headers, integration_id).await {
-        if e.status == 401 {
-            if let Some(secs) = state.guard.auth_failed(block, Instant::now()) {
-                return Err(throttled(client, secs));
-            }
-        }
-        return Err(e);
-    }
-    if let Some(h) = presented {
-        state.guard.remember_good(h, Instant::now());
-    }
-    let entered = lock(&state.guard.inflight).enter(integration_id);
-    if let Err((mine, others)) = entered {
-        return Err(ScimError::too_many_requests(
-            format!(
-                "this integration already has {mine} requests in flight, its fair share while {others} other integration(s) are busy; retry in 1 s"
-            ),
-            1,
-        ));
-    }
-    let ticket = Ticket {
-        state: state.clone(),
-        integration_id: integration_id.to_string(),
-    };
-    state.guard.take(state, integration_id).await?;
-    Ok(ticket)
-}
-
-fn throttled(client: IpAddr, secs: u64) -> ScimError {
-    ScimError::too_many_requests(
-        format!(
-            "too many failed authentications from {}; retry in {secs} s",
-            netaddr::block_label(client)
-        ),
-        secs,
-    )
-}
-
-/// Keeps at most `DETAIL_MAX` characters.
-fn clip(mut s: String) -> String {
-    if let Some((i, _)) = s.char_indices().nth(DETAIL_MAX) {
-        s.truncate(i);
-        s.push('…');
-    }
-    s
-}
-
-/// Audits a refused request (4xx) in the background: one upsert through the
-/// writer, never delaying or failing the response. `detail` is the error's
-/// own detail (never a secret: auth failures have a fixed text).
-pub fn audit_rejection(
-    state: &Arc<AppState>,
-    e: &ScimError,
-    integration_id: Option<&str>,
-    client: IpAddr,
-    request_id: &str,
-    what: &str,
-) {
-    let Some(code) = e.audit_code() else {
-        return;
-    };
-    state.rejections.record(audit::Rejection {
-        integration_id: integration_id.map(str::to_string),
-        code,
-        source: netaddr::block_label(client),
-        time: crate::clock::now_string(),
-        request_id: request_id.to_string(),
-        detail: clip(format!("{what}: {} {}", e.status, e.detail)),
-        count: 1,
-    });
-}
-
-/// Writes the refusals gathered in memory every `rejections::FLUSH_EVERY`,
-/// as one writer job, until the server stops; then once more.
-pub async fn flush_rejections(state: Arc<AppState>, stop: tokio::sync::watch::Receiver<bool>) {
-    let mut stop = stop;
-    loop {
-        let stopping = tokio::select! {
-            _ = tokio::time::sleep(super::rejections::FLUSH_EVERY) => false,
-            _ = stop.changed() => true,
-        };
-        let rows = state.rejections.take(&crate::clock::now_string());
-        if !rows.is_empty() {
-            let n = rows.len();
-            let written = state
-                .store
-                .write(move |c| {
-                    for r in &rows {
-                        audit::record_rejection(c, r)?;
-                    }
-                    Ok(())
-                })
-                .await;
-            if let Err(e) = written {
-                tracing::warn!(error = %e, rows = n, "could not audit refused requests");
-            }
-        }
-        if stopping || *stop.borrow() {
-            return;
-        }
     }
 }
 
@@ -711,14 +564,5 @@ mod tests {
         assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
         assert_eq!(whole_seconds(Duration::from_millis(1001)), 2);
         assert_eq!(whole_seconds(Duration::from_secs(58)), 58);
-    }
-
-    #[test]
-    fn clip_keeps_short_details_and_cuts_long_ones_on_a_char_boundary() {
-        assert_eq!(clip("short".into()), "short");
-        let long = "é".repeat(DETAIL_MAX + 10);
-        let c = clip(long);
-        assert_eq!(c.chars().count(), DETAIL_MAX + 1);
-        assert!(c.ends_with('…'));
     }
 }

@@ -6,8 +6,9 @@
 //! transactions (`Writer::outside`), so they never compete with scimd's own
 //! writes. Not started with `serve --no-checkpoint` (Litestream owns them).
 
+use super::Domain;
 use crate::store::maintenance::{self, CheckpointMode};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -20,7 +21,7 @@ const TICK: Duration = Duration::from_secs(1);
 /// idle period: the writer thread is blocked meanwhile.
 const TRUNCATE_PATIENCE_MS: i64 = 200;
 
-pub async fn checkpoints(store: Store, mut stop: watch::Receiver<bool>) {
+pub async fn checkpoints(domain: Domain, mut stop: watch::Receiver<bool>) {
     let mut last_passive = Instant::now();
     // The writer's batch count when the WAL was last emptied: no new batch,
     // nothing to truncate.
@@ -30,7 +31,7 @@ pub async fn checkpoints(store: Store, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(TICK) => {}
             _ = stop.changed() => return,
         }
-        let stats = store.writer.stats();
+        let stats = domain.writer.stats();
         let batches = stats.batches();
         let mode = if stats.idle_for() >= IDLE_AFTER && truncated_at != Some(batches) {
             CheckpointMode::Truncate
@@ -39,7 +40,7 @@ pub async fn checkpoints(store: Store, mut stop: watch::Receiver<bool>) {
         } else {
             continue;
         };
-        let done = store
+        let done = domain
             .writer
             .outside(move |c| {
                 let patience = (mode == CheckpointMode::Truncate).then_some(TRUNCATE_PATIENCE_MS);

@@ -1,0 +1,196 @@
+//! The administrative changes and lookups: the CLI's settings, mapping and
+//! token changes (functions of a transaction, each reporting its
+//! [`Change`]), the server's token and settings lookups and its audit rows
+//! for refused requests, and the one-time setup before serving (the first
+//! integration, the stored self-signed certificate).
+
+use super::change::{Change, Outcome, Subject};
+use super::Domain;
+use crate::scim::error::ScimError;
+use crate::store::audit::{self, Actor, Rejection};
+use crate::store::settings::{self, Settings};
+use crate::store::tokens::{self, Authenticated};
+use crate::store::{self, certificate, connection, integrations, mappings, migrate};
+use crate::store::{Result, StoreError};
+use rusqlite::Connection;
+use serde_json::json;
+use std::path::Path;
+
+/// Applies a settings change; the outcome is (old, new), equal when the
+/// change asked for what was already set (then nothing is written).
+pub fn set_settings(
+    c: &Connection,
+    integration: &str,
+    change: &settings::Change,
+    actor: &Actor,
+) -> Result<Outcome<(Settings, Settings)>> {
+    let old = settings::get(c, integration)?;
+    let new = change
+        .apply(&old)
+        .map_err(|e| StoreError::Scim(ScimError::invalid_value(e)))?;
+    let recorded = Change::new(
+        integration,
+        Subject::Settings,
+        integration,
+        Some(serde_json::to_value(&old)?),
+        Some(serde_json::to_value(&new)?),
+    );
+    if new != old {
+        settings::put(c, integration, &new)?;
+        let detail = serde_json::to_string(&new)?;
+        audit::record(
+            c,
+            actor,
+            audit::Entry {
+                integration_id: integration,
+                event: audit::SETTINGS_CHANGED,
+                resource_type: Some("Integration"),
+                resource_id: Some(integration),
+                external_id: None,
+                detail: Some(&detail),
+            },
+        )?;
+    }
+    Ok(Outcome {
+        value: (old, new),
+        change: recorded,
+    })
+}
+
+/// Maps an IdP group (id, externalId or displayName) to a local role.
+pub fn add_mapping(
+    c: &Connection,
+    integration: &str,
+    group: &str,
+    role: &str,
+    actor: &Actor,
+) -> Result<Change> {
+    mappings::add(c, integration, group, role, actor)?;
+    Ok(Change::new(
+        integration,
+        Subject::Mapping,
+        group.trim(),
+        None,
+        Some(json!({"group": group.trim(), "role": role.trim()})),
+    ))
+}
+
+/// Removes a group's mappings (to one role, or all); the outcome is how many.
+pub fn remove_mapping(
+    c: &Connection,
+    integration: &str,
+    group: &str,
+    role: Option<&str>,
+    actor: &Actor,
+) -> Result<Outcome<usize>> {
+    let n = mappings::remove(c, integration, group, role, actor)?;
+    Ok(Outcome {
+        value: n,
+        change: Change::new(
+            integration,
+            Subject::Mapping,
+            group.trim(),
+            Some(json!({"group": group.trim(), "role": role.map(str::trim)})),
+            None,
+        ),
+    })
+}
+
+/// Issues a new token; older ones stay valid for `grace`, or are revoked.
+/// The outcome is the token (shown once) and the old tokens' deadline.
+pub fn rotate_token(
+    c: &Connection,
+    integration: &str,
+    grace: time::Duration,
+    actor: &Actor,
+) -> Result<Outcome<(String, Option<String>)>> {
+    let value = tokens::rotate(c, integration, grace, actor)?;
+    Ok(Outcome {
+        value,
+        change: Change::new(integration, Subject::Token, integration, None, None),
+    })
+}
+
+/// Revokes every token of the integration; the outcome is how many.
+pub fn revoke_tokens(c: &Connection, integration: &str, actor: &Actor) -> Result<Outcome<usize>> {
+    let value = tokens::revoke_all(c, integration, actor)?;
+    Ok(Outcome {
+        value,
+        change: Change::new(integration, Subject::Token, integration, None, None),
+    })
+}
+
+impl Domain {
+    /// Finds the token's integration; never waits behind searches.
+    pub async fn authenticate(&self, token: String) -> Result<Option<Authenticated>> {
+        self.read_priority(move |c| tokens::authenticate(c, &token))
+            .await
+    }
+
+    /// Records when a token was last used.
+    pub async fn touch_token(&self, hash: Vec<u8>, when: String) -> Result<()> {
+        self.write(move |c| tokens::touch(c, &hash, &when)).await
+    }
+
+    /// An integration's settings; never waits behind searches.
+    pub async fn settings(&self, integration: &str) -> Result<Settings> {
+        let id = integration.to_string();
+        self.read_priority(move |c| settings::get(c, &id)).await
+    }
+
+    /// Writes the audit rows of refused requests, as one writer job.
+    pub async fn record_rejections(&self, rows: Vec<Rejection>) -> Result<()> {
+        self.write(move |c| {
+            for r in &rows {
+                audit::record_rejection(c, r)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// The database before serving starts: opened and migrated on the calling
+/// thread, where blocking is fine, and dropped before the writer starts.
+pub struct Setup {
+    conn: Connection,
+}
+
+impl Setup {
+    pub fn open(db: &Path) -> std::result::Result<Setup, String> {
+        let conn =
+            connection::open_write(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+        migrate::apply(&conn).map_err(|e| e.to_string())?;
+        Ok(Setup { conn })
+    }
+
+    /// On an empty database, creates the integration `default` and its first
+    /// token: (id, token), or None when an integration exists.
+    pub fn first_integration(&self) -> Result<Option<(String, String)>> {
+        store::in_transaction(&self.conn, |c| {
+            if integrations::count(c)? > 0 {
+                return Ok(None);
+            }
+            let id = crate::secret::new_integration_id();
+            integrations::create(c, &id, "default")?;
+            let token = tokens::issue(c, &id, &Actor::cli())?;
+            Ok(Some((id, token)))
+        })
+    }
+
+    /// The stored self-signed (certificate, key) PEM pair, made by
+    /// `generate` and stored on first use so restarts present the same one.
+    pub fn certificate(
+        &self,
+        generate: impl FnOnce() -> std::result::Result<(String, String), String>,
+    ) -> Result<(String, String)> {
+        store::in_transaction(&self.conn, |c| {
+            if let Some(pair) = certificate::get(c)? {
+                return Ok(pair);
+            }
+            let (cert, key) = generate().map_err(StoreError::Corrupt)?;
+            certificate::put(c, &cert, &key)?;
+            Ok((cert, key))
+        })
+    }
+}

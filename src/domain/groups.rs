@@ -1,0 +1,234 @@
+//! Groups: the typed operations (create, replace, patch, delete, member
+//! changes). Members travel in the JSON but live in the membership table: a
+//! body's `members` become membership rows, PATCH member operations become
+//! single-row inserts and deletes, and members are read only when the
+//! response will show them.
+
+use super::change::{Change, Outcome, Subject};
+use super::resources::{log_quirks, normalize, Resource};
+use super::Kind;
+use crate::scim::patch::{self, MemberOp};
+use crate::scim::schema::GROUP_TYPE;
+use crate::store::audit::Actor;
+use crate::store::groups::{self, StoredGroup};
+use crate::store::{Result, StoreError};
+use rusqlite::Connection;
+use serde_json::Value;
+
+fn current(c: &Connection, integration: &str, id: &str) -> Result<StoredGroup> {
+    groups::get(c, integration, id, false)?.ok_or_else(|| groups::not_found(id))
+}
+
+fn outcome(
+    integration: &str,
+    old: Option<Value>,
+    group: StoredGroup,
+    members: Vec<MemberOp>,
+) -> Outcome<StoredGroup> {
+    let mut change = Change::new(
+        integration,
+        Subject::Group,
+        &group.id,
+        old,
+        Some(group.resource.clone()),
+    );
+    change.members = members;
+    Outcome {
+        value: group,
+        change,
+    }
+}
+
+pub fn create(
+    c: &Connection,
+    integration: &str,
+    body: &Value,
+    actor: &Actor,
+) -> Result<Outcome<StoredGroup>> {
+    let mut resource = normalize(&GROUP_TYPE, body, integration, actor)?;
+    let members = groups::take_members(&mut resource);
+    let id = crate::secret::new_resource_id();
+    let group = groups::insert(c, integration, &id, &resource, &members, actor)?;
+    let ops = if members.is_empty() {
+        Vec::new()
+    } else {
+        vec![MemberOp::Add(members)]
+    };
+    Ok(outcome(integration, None, group, ops))
+}
+
+pub fn replace(
+    c: &Connection,
+    integration: &str,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<Outcome<StoredGroup>> {
+    let mut resource = normalize(&GROUP_TYPE, body, integration, actor)?;
+    let members = groups::take_members(&mut resource);
+    let old = current(c, integration, id)?;
+    let ops = vec![MemberOp::ReplaceAll(members)];
+    let group = groups::update(c, integration, id, &resource, &ops, if_match, actor)?;
+    Ok(outcome(integration, Some(old.resource), group, ops))
+}
+
+/// A PATCH: attribute changes edit the JSON, member operations the table.
+pub fn patch(
+    c: &Connection,
+    integration: &str,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<Outcome<StoredGroup>> {
+    let old = current(c, integration, id)?;
+    let patched = patch::apply(&GROUP_TYPE, &old.resource, body)?;
+    log_quirks(&patched, integration, actor);
+    let group = groups::update(
+        c,
+        integration,
+        id,
+        &patched.resource,
+        &patched.member_ops,
+        if_match,
+        actor,
+    )?;
+    Ok(outcome(
+        integration,
+        Some(old.resource),
+        group,
+        patched.member_ops,
+    ))
+}
+
+pub fn delete(
+    c: &Connection,
+    integration: &str,
+    id: &str,
+    if_match: Option<&str>,
+    actor: &Actor,
+) -> Result<Change> {
+    let old = current(c, integration, id)?;
+    groups::delete(c, integration, id, if_match, actor)?;
+    Ok(Change::new(
+        integration,
+        Subject::Group,
+        id,
+        Some(old.resource),
+        None,
+    ))
+}
+
+/// Re-reads a group after a change when the response shows members.
+fn reread(
+    c: &Connection,
+    integration: &str,
+    group: StoredGroup,
+    want: bool,
+) -> Result<StoredGroup> {
+    if !want {
+        return Ok(group);
+    }
+    Ok(groups::get(c, integration, &group.id, true)?.unwrap_or(group))
+}
+
+fn with_members(
+    c: &Connection,
+    integration: &str,
+    done: Outcome<StoredGroup>,
+    want: bool,
+) -> Result<Outcome<StoredGroup>> {
+    Ok(Outcome {
+        value: reread(c, integration, done.value, want)?,
+        change: done.change,
+    })
+}
+
+impl Resource for StoredGroup {
+    const KIND: Kind = Kind::Groups;
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn not_found(id: &str) -> StoreError {
+        groups::not_found(id)
+    }
+    fn load(c: &Connection, integration: &str, id: &str, computed: bool) -> Result<Option<Self>> {
+        groups::get(c, integration, id, computed)
+    }
+    fn create(
+        c: &Connection,
+        integration: &str,
+        body: &Value,
+        actor: &Actor,
+        computed: bool,
+    ) -> Result<Outcome<Self>> {
+        let done = create(c, integration, body, actor)?;
+        with_members(c, integration, done, computed)
+    }
+    fn replace(
+        c: &Connection,
+        integration: &str,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        actor: &Actor,
+        computed: bool,
+    ) -> Result<Outcome<Self>> {
+        let done = replace(c, integration, id, body, if_match, actor)?;
+        with_members(c, integration, done, computed)
+    }
+    fn patch(
+        c: &Connection,
+        integration: &str,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        actor: &Actor,
+        computed: bool,
+    ) -> Result<Outcome<Self>> {
+        let done = patch(c, integration, id, body, if_match, actor)?;
+        with_members(c, integration, done, computed)
+    }
+    fn delete(
+        c: &Connection,
+        integration: &str,
+        id: &str,
+        if_match: Option<&str>,
+        actor: &Actor,
+    ) -> Result<Change> {
+        delete(c, integration, id, if_match, actor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::schema::GROUP_URN;
+    use serde_json::json;
+
+    #[test]
+    fn a_member_patch_records_its_member_operations_beside_the_states() {
+        let c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&c).unwrap();
+        crate::store::integrations::create(&c, "int_a", "a").unwrap();
+        let actor = Actor::scim("r1");
+        let body = json!({"schemas": [GROUP_URN], "displayName": "staff"});
+        let group = create(&c, "int_a", &body, &actor).unwrap().value;
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": "members[value eq \"u1\"]"}]
+        });
+        let done = patch(&c, "int_a", &group.id, &body, None, &actor).unwrap();
+        assert_eq!(done.change.subject, Subject::Group);
+        assert_eq!(done.change.old, done.change.new);
+        assert_eq!(
+            done.change.members,
+            vec![MemberOp::Remove(vec!["u1".into()])]
+        );
+    }
+}
