@@ -366,29 +366,13 @@ fn connection_attacks_leave_a_well_behaved_client_fast() {
         ])
         .output()
         .expect("run scimd-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "scimd-bench attack failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON row per line"))
-        .collect();
+    let (rows, stdout) = attack_rows(&out);
     assert_eq!(
         rows.len(),
         13,
         "baseline + 6 attacks × 2 spreads:\n{stdout}"
     );
-    for row in &rows {
-        assert_eq!(row["errors"], 0, "{row}");
-        assert!(row["requests"].as_u64().unwrap_or(0) > 10, "{row}");
-        let p99 = row["p99_ms"].as_f64().unwrap_or(f64::MAX);
-        assert!(p99 < 2000.0, "{row}");
-        let rss = row["peak_rss_kib"].as_u64().unwrap_or(u64::MAX);
-        assert!(rss < 200 * 1024, "{row}");
-    }
+    assert_good_client_unharmed(&rows);
 }
 
 /// The short version of the request floods of `scimd-bench attack`: wrong
@@ -421,25 +405,9 @@ fn request_floods_leave_a_well_behaved_client_fast_and_the_database_small() {
         ])
         .output()
         .expect("run scimd-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "scimd-bench attack failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON row per line"))
-        .collect();
+    let (rows, stdout) = attack_rows(&out);
     assert_eq!(rows.len(), 6, "baseline + 5 floods:\n{stdout}");
-    for row in &rows {
-        assert_eq!(row["errors"], 0, "{row}");
-        assert!(row["requests"].as_u64().unwrap_or(0) > 10, "{row}");
-        let p99 = row["p99_ms"].as_f64().unwrap_or(f64::MAX);
-        assert!(p99 < 2000.0, "{row}");
-        let rss = row["peak_rss_kib"].as_u64().unwrap_or(u64::MAX);
-        assert!(rss < 200 * 1024, "{row}");
-    }
+    assert_good_client_unharmed(&rows);
     for row in rows.iter().filter(|r| {
         r["attack"]
             .as_str()
@@ -454,5 +422,32 @@ fn request_floods_leave_a_well_behaved_client_fast_and_the_database_small() {
             .unwrap_or(f64::MAX);
         assert!(kib < 1024.0, "{row}");
         assert!(note.contains("429: "), "{row}");
+    }
+}
+
+/// The JSON rows `scimd-bench attack --json` printed, and its stdout.
+fn attack_rows(out: &std::process::Output) -> (Vec<Value>, String) {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "scimd-bench attack failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON row per line"))
+        .collect();
+    (rows, stdout)
+}
+
+/// The generous CI bounds: no error, p99 under 2 s, server RSS under 200 MB.
+fn assert_good_client_unharmed(rows: &[Value]) {
+    for row in rows {
+        assert_eq!(row["errors"], 0, "{row}");
+        assert!(row["requests"].as_u64().unwrap_or(0) > 10, "{row}");
+        let p99 = row["p99_ms"].as_f64().unwrap_or(f64::MAX);
+        assert!(p99 < 2000.0, "{row}");
+        let rss = row["peak_rss_kib"].as_u64().unwrap_or(u64::MAX);
+        assert!(rss < 200 * 1024, "{row}");
     }
 }
