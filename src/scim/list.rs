@@ -41,13 +41,16 @@ impl Paging {
 }
 
 pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
-    json!({
+    let mut v = json!({
         "schemas": [LIST_RESPONSE_URN],
         "totalResults": total,
         "startIndex": start_index,
         "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
+    });
+    // Moved in: `json!` would serialise a copy of the page, and a page with
+    // a large group's members is tens of MB.
+    v["Resources"] = Value::Array(resources);
+    v
 }
 
 /// A page of RFC 9865 cursor paging: no `startIndex`; `nextCursor` unless

@@ -109,35 +109,42 @@ impl Projection {
 
     /// Shapes a full stored resource (id, schemas, meta and every attribute)
     /// into the client's view.
-    pub fn apply(&self, rt: &ResourceType, resource: &Value) -> Value {
+    ///
+    /// It takes the resource by value and moves what it keeps: a group
+    /// rendered with 100 000 members is tens of MB, and a copy of it would
+    /// double the peak memory of the response.
+    pub fn apply(&self, rt: &ResourceType, resource: Value) -> Value {
         let Value::Object(obj) = resource else {
-            return resource.clone();
+            return resource;
         };
         let mut out = Map::new();
         let mut dropped: Vec<&str> = Vec::new();
         for (key, value) in obj {
             if key == "schemas" {
-                out.insert(key.clone(), value.clone());
-            } else if let Some(ext) = extension_by_urn(rt, key) {
-                let kept = value.as_object().map(|inner| {
-                    let mut m = Map::new();
-                    for (k, v) in inner {
-                        let Some(def) = ext.attr(k) else { continue };
-                        if let Some(v) = self.project_attr(Some(ext.id), def, v) {
-                            m.insert(k.clone(), v);
+                out.insert(key, value);
+            } else if let Some(ext) = extension_by_urn(rt, &key) {
+                let kept = match value {
+                    Value::Object(inner) => {
+                        let mut m = Map::new();
+                        for (k, v) in inner {
+                            let Some(def) = ext.attr(&k) else { continue };
+                            if let Some(v) = self.project_attr(Some(ext.id), def, v) {
+                                m.insert(k, v);
+                            }
                         }
+                        Some(m)
                     }
-                    m
-                });
+                    _ => None,
+                };
                 match kept {
                     Some(m) if !m.is_empty() => {
-                        out.insert(key.clone(), Value::Object(m));
+                        out.insert(key, Value::Object(m));
                     }
                     _ => dropped.push(ext.id),
                 }
-            } else if let Some(def) = top_def(rt, key) {
+            } else if let Some(def) = top_def(rt, &key) {
                 if let Some(v) = self.project_attr(None, def, value) {
-                    out.insert(key.clone(), v);
+                    out.insert(key, v);
                 }
             }
         }
@@ -170,10 +177,10 @@ impl Projection {
         Some((inc, exc))
     }
 
-    fn project_attr(&self, scope: Option<&str>, def: &AttrDef, value: &Value) -> Option<Value> {
+    fn project_attr(&self, scope: Option<&str>, def: &AttrDef, value: Value) -> Option<Value> {
         let (inc, exc) = self.decide(scope, def)?;
         if def.sub_attributes.is_empty() {
-            return Some(value.clone());
+            return Some(value);
         }
         let untouched = inc == Pick::Whole
             && exc == Pick::No
@@ -202,31 +209,27 @@ impl Projection {
                 .iter()
                 .any(|f| filter::matches_element(f, item, &case_exact))
         };
-        let filter = |o: &Map<String, Value>| -> Option<Value> {
+        let filter = |o: Map<String, Value>| -> Option<Value> {
             if untouched && o.keys().all(|k| def.sub(k).is_some()) {
-                return Some(Value::Object(o.clone()));
+                return Some(Value::Object(o));
             }
-            let m: Map<String, Value> = o
-                .iter()
-                .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let m: Map<String, Value> = o.into_iter().filter(|(k, _)| keep(k)).collect();
             (!m.is_empty()).then_some(Value::Object(m))
         };
         match value {
             Value::Object(o) => filter(o),
             Value::Array(items) => {
                 let kept: Vec<Value> = items
-                    .iter()
+                    .into_iter()
                     .filter(|item| chosen(item))
                     .filter_map(|item| match item {
                         Value::Object(o) => filter(o),
-                        other => Some(other.clone()),
+                        other => Some(other),
                     })
                     .collect();
                 (!kept.is_empty()).then_some(Value::Array(kept))
             }
-            other => Some(other.clone()),
+            other => Some(other),
         }
     }
 }
@@ -417,7 +420,7 @@ mod tests {
     fn project(attrs: Option<&str>, excl: Option<&str>) -> Value {
         Projection::parse(&USER_TYPE, attrs, excl)
             .unwrap()
-            .apply(&USER_TYPE, &stored_user())
+            .apply(&USER_TYPE, stored_user())
     }
 
     fn keys(v: &Value) -> Vec<String> {
@@ -426,7 +429,7 @@ mod tests {
 
     #[test]
     fn all_returns_every_default_attribute() {
-        let out = Projection::all().apply(&USER_TYPE, &stored_user());
+        let out = Projection::all().apply(&USER_TYPE, stored_user());
         let mut expected = stored_user();
         expected.as_object_mut().unwrap().remove("password");
         assert_eq!(out, expected);
@@ -550,7 +553,7 @@ mod tests {
     fn excluded_attributes_remove_default_ones() {
         let out = Projection::parse(&GROUP_TYPE, None, Some("members"))
             .unwrap()
-            .apply(&GROUP_TYPE, &stored_group());
+            .apply(&GROUP_TYPE, stored_group());
         assert_eq!(keys(&out), ["schemas", "id", "displayName", "meta"]);
     }
 
@@ -624,7 +627,7 @@ mod tests {
         stored["internalFlag"] = json!(1);
         stored["urn:example:other:2.0:User"] = json!({"x": 1});
         stored["name"]["shoe"] = json!(44);
-        let out = Projection::all().apply(&USER_TYPE, &stored);
+        let out = Projection::all().apply(&USER_TYPE, stored.clone());
         assert!(out.get("internalFlag").is_none());
         assert!(out.get("urn:example:other:2.0:User").is_none());
         assert!(out["name"].get("shoe").is_none());
@@ -727,7 +730,7 @@ mod tests {
         });
         Projection::parse(&SECRETIVE, attrs, excl)
             .unwrap()
-            .apply(&SECRETIVE, &stored)
+            .apply(&SECRETIVE, stored.clone())
     }
 
     #[test]
@@ -769,7 +772,7 @@ mod tests {
         #[test]
         fn id_and_schemas_survive_any_projection(attrs in arb_list(), excl in arb_list()) {
             let p = Projection::parse(&USER_TYPE, attrs.as_deref(), excl.as_deref()).unwrap();
-            let out = p.apply(&USER_TYPE, &stored_user());
+            let out = p.apply(&USER_TYPE, stored_user());
             prop_assert_eq!(&out["id"], &json!("u1"));
             prop_assert_eq!(&out["schemas"][0], &json!(USER_URN));
             prop_assert!(out.get("password").is_none());

@@ -39,7 +39,7 @@ fn projection<T: Served>(ctx: &Ctx) -> Result<Projection, ScimError> {
 }
 
 fn single<T: Served>(ctx: &Ctx, status: u16, item: &T, proj: &Projection) -> Response<Body> {
-    let body = proj.apply(T::RT, &item.render(ctx));
+    let body = proj.apply(T::RT, item.render(ctx));
     with_etag(json_response(status, &body), &etag(item.version()))
 }
 

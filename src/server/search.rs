@@ -137,8 +137,8 @@ async fn respond(
         .map(|(i, item)| {
             let proj = &projections[*i];
             match item {
-                Item::User(u) => proj.apply(&USER_TYPE, &users::render(ctx, u)),
-                Item::Group(g) => proj.apply(&GROUP_TYPE, &groups::render(ctx, g)),
+                Item::User(u) => proj.apply(&USER_TYPE, users::render(ctx, u)),
+                Item::Group(g) => proj.apply(&GROUP_TYPE, groups::render(ctx, g)),
             }
         })
         .collect();
