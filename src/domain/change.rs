@@ -61,3 +61,14 @@ pub struct Outcome<T> {
     pub value: T,
     pub change: Change,
 }
+
+impl<T> Outcome<T> {
+    /// The same change with its value turned into what the response shows
+    /// (a user with its groups, a group re-read with its members).
+    pub fn try_map<U, E>(self, f: impl FnOnce(T) -> Result<U, E>) -> Result<Outcome<U>, E> {
+        Ok(Outcome {
+            value: f(self.value)?,
+            change: self.change,
+        })
+    }
+}

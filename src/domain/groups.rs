@@ -139,10 +139,7 @@ fn with_members(
     done: Outcome<StoredGroup>,
     want: bool,
 ) -> Result<Outcome<StoredGroup>> {
-    Ok(Outcome {
-        value: reread(c, integration, done.value, want)?,
-        change: done.change,
-    })
+    done.try_map(|group| reread(c, integration, group, want))
 }
 
 impl Resource for StoredGroup {

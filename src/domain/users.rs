@@ -147,14 +147,7 @@ impl Resource for UserView {
         _: bool,
     ) -> Result<Outcome<Self>> {
         // A new user belongs to no group yet.
-        let done = create(c, integration, body, actor)?;
-        Ok(Outcome {
-            value: UserView {
-                user: done.value,
-                groups: None,
-            },
-            change: done.change,
-        })
+        create(c, integration, body, actor)?.try_map(|user| Ok(UserView { user, groups: None }))
     }
     fn replace(
         c: &Connection,
@@ -165,11 +158,8 @@ impl Resource for UserView {
         actor: &Actor,
         computed: bool,
     ) -> Result<Outcome<Self>> {
-        let done = replace(c, integration, id, body, if_match, actor)?;
-        Ok(Outcome {
-            value: with_groups(c, integration, done.value, computed)?,
-            change: done.change,
-        })
+        replace(c, integration, id, body, if_match, actor)?
+            .try_map(|user| with_groups(c, integration, user, computed))
     }
     fn patch(
         c: &Connection,
@@ -180,11 +170,8 @@ impl Resource for UserView {
         actor: &Actor,
         computed: bool,
     ) -> Result<Outcome<Self>> {
-        let done = patch(c, integration, id, body, if_match, actor)?;
-        Ok(Outcome {
-            value: with_groups(c, integration, done.value, computed)?,
-            change: done.change,
-        })
+        patch(c, integration, id, body, if_match, actor)?
+            .try_map(|user| with_groups(c, integration, user, computed))
     }
     fn delete(
         c: &Connection,
