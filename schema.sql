@@ -199,3 +199,20 @@ CREATE UNIQUE INDEX scim_user_name_live ON scim_user(integration_id, user_name_f
 -- move to the new ones.
 UPDATE integration SET rate_limit = 5000, rate_burst = 10000
     WHERE rate_limit = 100 AND rate_burst = 200;
+
+-- migration 4
+-- The change feed (issue 13): one row per change, written in the transaction
+-- of the change itself, so a local application that remembers the last `seq`
+-- it read never misses a change and never sees one twice. AUTOINCREMENT so a
+-- seq is never reused, even after old rows are pruned. `data` is JSON: the
+-- resource's id and names plus the user's resulting local state (entitled,
+-- roles, PIN).
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    type TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX changes_by_integration ON changes(integration_id, seq);
