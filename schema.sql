@@ -216,3 +216,7 @@ CREATE TABLE changes (
     data TEXT NOT NULL
 );
 CREATE INDEX changes_by_integration ON changes(integration_id, seq);
+-- The mass-deactivation breaker holds entitlement revocations: a held user
+-- keeps `entitled = 1` (doors keep opening) and has `held = 1` until
+-- `scimd breaker release` applies the revocation.
+ALTER TABLE scim_user ADD COLUMN held INTEGER NOT NULL DEFAULT 0;

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod etag;
 pub mod filter;
+pub mod idp;
 pub mod intake;
 pub mod json;
 pub mod list;
