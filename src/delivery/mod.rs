@@ -28,12 +28,21 @@ pub const BATCH: usize = 16;
 /// by the offline CLI (token rotation) reach the file without telling the
 /// server, so the task polls rather than waits to be told.
 const TICK: Duration = Duration::from_millis(500);
+/// How often the backlog shown in `/metrics` is counted.
+const COUNT_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs until `stop` turns true (or its sender is gone). A batch in flight
 /// at the stop is abandoned: its rows stay pending and the next start
 /// sends them again.
 pub async fn run(domain: Domain, mut stop: watch::Receiver<bool>) {
+    let mut counted: Option<tokio::time::Instant> = None;
     loop {
+        if counted.is_none_or(|t| t.elapsed() >= COUNT_EVERY) {
+            if let Ok(n) = domain.webhook_backlog().await {
+                crate::metrics::global().set_webhook_backlog(u64::try_from(n).unwrap_or(0));
+            }
+            counted = Some(tokio::time::Instant::now());
+        }
         let due = match domain.due_deliveries(BATCH).await {
             Ok(due) => due,
             Err(e) => {

@@ -60,6 +60,7 @@ impl Received {
 
 /// A receiver on 127.0.0.1:0 answering `script` in order, then 200.
 struct Receiver {
+    scheme: &'static str,
     port: u16,
     got: Rx<Received>,
     stop: Arc<AtomicBool>,
@@ -67,31 +68,63 @@ struct Receiver {
 
 impl Receiver {
     fn start(script: &[u16]) -> Receiver {
+        Self::start_with(script, None)
+    }
+
+    /// A receiver speaking HTTPS with `tls`'s certificate.
+    fn start_tls(script: &[u16], tls: Arc<rustls::ServerConfig>) -> Receiver {
+        Self::start_with(script, Some(tls))
+    }
+
+    fn start_with(script: &[u16], tls: Option<Arc<rustls::ServerConfig>>) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
         let port = listener.local_addr().expect("receiver address").port();
         let (tx, got) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let mut script: VecDeque<u16> = script.iter().copied().collect();
         let stop2 = stop.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let status = script.pop_front().unwrap_or(200);
-                if let Some(r) = serve_one(conn, status) {
+                if conn
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .is_err()
+                {
+                    continue;
+                }
+                let status = script.front().copied().unwrap_or(200);
+                let served = match &tls {
+                    None => serve_one(conn, status),
+                    Some(config) => {
+                        let Ok(session) = rustls::ServerConnection::new(config.clone()) else {
+                            continue;
+                        };
+                        serve_one(rustls::StreamOwned::new(session, conn), status)
+                    }
+                };
+                // Only a request that was read uses up a scripted status.
+                if let Some(r) = served {
+                    script.pop_front();
                     if tx.send(r).is_err() {
                         break;
                     }
                 }
             }
         });
-        Receiver { port, got, stop }
+        Receiver {
+            scheme,
+            port,
+            got,
+            stop,
+        }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hook", self.port)
+        format!("{}://127.0.0.1:{}/hook", self.scheme, self.port)
     }
 
     fn next(&self) -> Received {
@@ -110,9 +143,8 @@ impl Drop for Receiver {
 }
 
 /// Reads one HTTP/1.1 request and answers `status` with an empty body.
-fn serve_one(conn: TcpStream, status: u16) -> Option<Received> {
-    conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let mut reader = BufReader::new(conn.try_clone().ok()?);
+fn serve_one<S: Read + Write>(mut conn: S, status: u16) -> Option<Received> {
+    let mut reader = BufReader::new(&mut conn);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let path = line.split_whitespace().nth(1)?.to_string();
@@ -133,7 +165,7 @@ fn serve_one(conn: TcpStream, status: u16) -> Option<Received> {
         .unwrap_or(0);
     let mut body = vec![0u8; len];
     reader.read_exact(&mut body).ok()?;
-    let mut conn = conn;
+    drop(reader);
     let _ = write!(
         conn,
         "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -145,6 +177,22 @@ fn serve_one(conn: TcpStream, status: u16) -> Option<Received> {
         body: String::from_utf8_lossy(&body).into_owned(),
         answered: status,
     })
+}
+
+/// A certificate for 127.0.0.1, signed by itself: (its PEM, a server
+/// config presenting it).
+fn self_signed_receiver_tls() -> (String, Arc<rustls::ServerConfig>) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+        .expect("generate a certificate");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.key_pair.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![made.cert.der().clone()], key)
+        .expect("server certificate");
+    (made.cert.pem(), Arc::new(config))
 }
 
 /// `webhook add ID URL EXTRA… --json`: (hook id, secret).
@@ -371,4 +419,34 @@ fn a_removed_hook_is_owed_nothing_more() {
         .filter(|d| d["webhook"] == gone.as_str())
         .collect();
     assert!(owed.is_empty(), "{owed:?}");
+}
+
+#[test]
+fn an_https_receiver_is_trusted_through_the_hooks_ca_file() {
+    let s = TestServer::start();
+    let (pem, tls) = self_signed_receiver_tls();
+    let ca = s.dir.path().join("receiver-ca.pem");
+    std::fs::write(&ca, pem).expect("write the CA file");
+    let rx = Receiver::start_tls(&[], tls);
+    let ca = ca.to_string_lossy().into_owned();
+    let (_, secret) = add_hook(&s, &rx.url(), &["--ca-file", &ca]);
+    rotate_token(&s);
+    let r = rx.next();
+    assert_eq!(r.json()["type"], "platform.scim.token.created");
+    assert!(r.signed_with(&secret));
+}
+
+#[test]
+fn an_https_receiver_outside_the_trusted_roots_gets_nothing() {
+    let s = TestServer::start();
+    let (_, tls) = self_signed_receiver_tls();
+    let rx = Receiver::start_tls(&[], tls);
+    add_hook(&s, &rx.url(), &[]);
+    rotate_token(&s);
+    let d = newest_delivery_becomes(&s, |d| d["attempts"] == 1);
+    assert_eq!(d["state"], "pending", "{d}");
+    assert!(d["last_status"].is_null(), "{d}");
+    let why = d["last_error"].as_str().unwrap_or("");
+    assert!(why.contains("certificate"), "{d}");
+    assert!(rx.got.try_recv().is_err(), "no request may reach it");
 }
