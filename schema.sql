@@ -259,8 +259,9 @@ CREATE TABLE webhook_delivery (
                   CHECK (state IN ('pending', 'delivered', 'failed')),
     created       TEXT NOT NULL
 );
--- What the delivery task asks every tick: the due pending rows, and whether
--- an earlier pending row of the same (hook, resource) exists.
-CREATE INDEX webhook_delivery_due ON webhook_delivery(next_attempt) WHERE state = 'pending';
+-- What the delivery task asks every tick: the due pending rows (a range of
+-- this index, so rows backing off and delivered history are never read),
+-- and whether an earlier pending row of the same (hook, resource) exists.
+CREATE INDEX webhook_delivery_due ON webhook_delivery(next_attempt, seq) WHERE state = 'pending';
 CREATE INDEX webhook_delivery_pair ON webhook_delivery(webhook_id, resource_id, seq) WHERE state = 'pending';
 CREATE INDEX webhook_delivery_by_hook ON webhook_delivery(webhook_id, seq);

@@ -5,7 +5,8 @@
 //! marked delivered only after a 2xx, so a crash between the answer and
 //! the mark sends it again (receivers drop repeats by `webhook-id`). In
 //! order per (hook, resource): the database hands out a resource's next
-//! delivery only when no earlier one is pending.
+//! delivery only when no earlier one is pending. Finished deliveries are
+//! kept 30 days for `webhook deliveries`, then pruned in small batches.
 //!
 //! Reads and writes go through the domain layer (`Domain::due_deliveries`,
 //! `Domain::finish_deliveries`): small batches, so the writer is never held
@@ -28,6 +29,10 @@ pub const BATCH: usize = 16;
 /// by the offline CLI (token rotation) reach the file without telling the
 /// server, so the task polls rather than waits to be told.
 const TICK: Duration = Duration::from_millis(500);
+/// Finished deliveries are kept this long for `webhook deliveries`.
+pub const KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How often old deliveries are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How often the backlog shown in `/metrics` is counted.
 const COUNT_EVERY: Duration = Duration::from_secs(5);
 
@@ -36,7 +41,20 @@ const COUNT_EVERY: Duration = Duration::from_secs(5);
 /// sends them again.
 pub async fn run(domain: Domain, mut stop: watch::Receiver<bool>) {
     let mut counted: Option<tokio::time::Instant> = None;
+    let mut pruned: Option<tokio::time::Instant> = None;
     loop {
+        if pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            let cutoff = clock::format(clock::now() - KEEP);
+            match domain.prune_deliveries(cutoff).await {
+                // A full batch: more may be left, so look again next tick.
+                Ok(n) if n as i64 >= crate::store::webhooks::PRUNE_BATCH => {}
+                Ok(_) => pruned = Some(tokio::time::Instant::now()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhooks: cannot prune old deliveries");
+                    pruned = Some(tokio::time::Instant::now());
+                }
+            }
+        }
         if counted.is_none_or(|t| t.elapsed() >= COUNT_EVERY) {
             if let Ok(n) = domain.webhook_backlog().await {
                 crate::metrics::global().set_webhook_backlog(u64::try_from(n).unwrap_or(0));

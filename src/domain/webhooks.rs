@@ -43,6 +43,19 @@ impl Domain {
         .await
     }
 
+    /// Removes up to one batch of finished deliveries made before
+    /// `cutoff`; how many went.
+    pub async fn prune_deliveries(&self, cutoff: String) -> Result<usize> {
+        let Some(upto) = self
+            .readers
+            .run(move |c| webhooks::prune_bound(c, &cutoff))
+            .await?
+        else {
+            return Ok(0);
+        };
+        self.write(move |c| webhooks::prune(c, upto)).await
+    }
+
     /// Deliveries still pending, over every hook: `/metrics`.
     pub async fn webhook_backlog(&self) -> Result<i64> {
         self.readers.run(webhooks::backlog).await

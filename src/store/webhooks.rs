@@ -300,8 +300,8 @@ pub struct Due {
     pub endpoint: Endpoint,
 }
 
-/// Up to `limit` pending deliveries due at `now`, oldest first, none of
-/// which has an earlier pending delivery of the same (hook, resource): a
+/// Up to `limit` pending deliveries due at `now`, longest due first, none
+/// of which has an earlier pending delivery of the same (hook, resource): a
 /// later change of a resource never overtakes an earlier one.
 pub fn due(conn: &Connection, now: &str, limit: usize) -> Result<Vec<Due>> {
     let mut stmt = conn.prepare_cached(
@@ -312,7 +312,7 @@ pub fn due(conn: &Connection, now: &str, limit: usize) -> Result<Vec<Due>> {
              SELECT 1 FROM webhook_delivery e
              WHERE e.state = 'pending' AND e.webhook_id = d.webhook_id
                AND e.resource_id = d.resource_id AND e.seq < d.seq)
-         ORDER BY d.seq LIMIT ?2",
+         ORDER BY d.next_attempt, d.seq LIMIT ?2",
     )?;
     let rows = stmt
         .query_map(params![now, limit as i64], |r| {
@@ -425,6 +425,29 @@ pub fn deliveries(
     Ok(rows)
 }
 
+/// The newest seq among the oldest `PRUNE_BATCH` deliveries that were
+/// made before `cutoff`: what one [`prune`] may remove. Reads a bounded
+/// number of rows, so it can run often on a large table.
+pub fn prune_bound(conn: &Connection, cutoff: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT max(seq) FROM (SELECT seq, created FROM webhook_delivery ORDER BY seq LIMIT ?2)
+             WHERE created < ?1",
+        )?
+        .query_row(params![cutoff, PRUNE_BATCH], |r| r.get(0))?)
+}
+
+/// Deliveries removed by one [`prune`] at most.
+pub const PRUNE_BATCH: i64 = 1000;
+
+/// Removes finished (delivered or failed) deliveries up to `upto`: a rowid
+/// range of at most [`PRUNE_BATCH`] rows, so the writer is held briefly.
+pub fn prune(conn: &Connection, upto: i64) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM webhook_delivery WHERE seq <= ?1 AND state <> 'pending'")?
+        .execute([upto])?)
+}
+
 /// Pending deliveries over every hook: the `/metrics` backlog.
 pub fn backlog(conn: &Connection) -> Result<i64> {
     Ok(conn
@@ -435,6 +458,57 @@ pub fn backlog(conn: &Connection) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_removes_old_finished_deliveries_and_keeps_pending_ones() {
+        let c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&c).unwrap();
+        crate::store::integrations::create(&c, "int_a", "a").unwrap();
+        let patterns = Patterns::all();
+        let new = NewHook {
+            url: "http://127.0.0.1:9/",
+            patterns: &patterns,
+            include_pin: false,
+            ca_pem: None,
+        };
+        let hook = add(&c, "int_a", &new).unwrap().0.id;
+        for (i, created) in [
+            "2020-01-01T00:00:00.000Z",
+            "2020-01-02T00:00:00.000Z",
+            "2030-01-01T00:00:00.000Z",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let d = NewDelivery {
+                webhook_id: &hook,
+                event_seq: None,
+                event_type: "user.created",
+                resource_id: &format!("u{i}"),
+                payload: "{}",
+                created,
+            };
+            insert_delivery(&c, &d).unwrap();
+        }
+        let delivered = Attempt {
+            seq: 1,
+            status: Some(200),
+            error: None,
+            verdict: Verdict::Delivered,
+        };
+        finish(&c, &delivered).unwrap();
+        let upto = prune_bound(&c, "2025-01-01T00:00:00.000Z").unwrap();
+        assert_eq!(upto, Some(2));
+        assert_eq!(prune(&c, 2).unwrap(), 1, "the old pending row stays");
+        let left: Vec<i64> = c
+            .prepare("SELECT seq FROM webhook_delivery ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(left, vec![2, 3]);
+    }
 
     #[test]
     fn a_star_pattern_matches_every_event() {

@@ -450,3 +450,25 @@ fn an_https_receiver_outside_the_trusted_roots_gets_nothing() {
     assert!(why.contains("certificate"), "{d}");
     assert!(rx.got.try_recv().is_err(), "no request may reach it");
 }
+
+#[test]
+fn a_delivery_still_refused_after_24_hours_is_marked_failed() {
+    let s = TestServer::start();
+    let rx = Receiver::start(&[500, 500]);
+    add_hook(&s, &rx.url(), &[]);
+    rotate_token(&s);
+    rx.next();
+    newest_delivery_becomes(&s, |d| d["attempts"] == 1);
+    s.advance_clock(Duration::from_secs(25 * 3600));
+    assert_eq!(rx.next().answered, 500);
+    let failed = newest_delivery_becomes(&s, |d| d["state"] == "failed");
+    assert_eq!(failed["attempts"], 2, "{failed}");
+    let listed = s.scimd_json(&[
+        "webhook",
+        "deliveries",
+        &s.integration.id,
+        "--failed",
+        "--json",
+    ]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+}
