@@ -225,7 +225,9 @@ ALTER TABLE scim_user ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
 -- Webhooks (issue 13). A hook belongs to one integration and asks for some
 -- event types (`events`: a JSON array of patterns such as "user.*" or "*").
 -- `secret` is the signing key as base64 (shown once as `whsec_<secret>`).
-CREATE TABLE webhook (
+-- Every statement is IF NOT EXISTS, so re-running this section (a restore of
+-- a copy whose version was set back) is harmless.
+CREATE TABLE IF NOT EXISTS webhook (
     id             TEXT PRIMARY KEY,
     integration_id TEXT NOT NULL REFERENCES integration(id) ON DELETE CASCADE,
     url            TEXT NOT NULL,
@@ -238,12 +240,12 @@ CREATE TABLE webhook (
 );
 -- Every change asks this index whether its integration has hooks: with none,
 -- the outbox costs one index probe.
-CREATE INDEX webhook_by_integration ON webhook(integration_id);
+CREATE INDEX IF NOT EXISTS webhook_by_integration ON webhook(integration_id);
 -- One row per (event, hook), written in the event's transaction. `payload`
 -- is the exact body POSTed, so retries send the same bytes. `seq` orders a
 -- hook's deliveries; a pending row of a (hook, resource) holds back every
 -- later one of the same pair.
-CREATE TABLE webhook_delivery (
+CREATE TABLE IF NOT EXISTS webhook_delivery (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     id            TEXT NOT NULL UNIQUE,
     webhook_id    TEXT NOT NULL REFERENCES webhook(id) ON DELETE CASCADE,
@@ -262,6 +264,6 @@ CREATE TABLE webhook_delivery (
 -- What the delivery task asks every tick: the due pending rows (a range of
 -- this index, so rows backing off and delivered history are never read),
 -- and whether an earlier pending row of the same (hook, resource) exists.
-CREATE INDEX webhook_delivery_due ON webhook_delivery(next_attempt, seq) WHERE state = 'pending';
-CREATE INDEX webhook_delivery_pair ON webhook_delivery(webhook_id, resource_id, seq) WHERE state = 'pending';
-CREATE INDEX webhook_delivery_by_hook ON webhook_delivery(webhook_id, seq);
+CREATE INDEX IF NOT EXISTS webhook_delivery_due ON webhook_delivery(next_attempt, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_delivery_pair ON webhook_delivery(webhook_id, resource_id, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_delivery_by_hook ON webhook_delivery(webhook_id, seq);
