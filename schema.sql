@@ -220,3 +220,50 @@ CREATE INDEX changes_by_integration ON changes(integration_id, seq);
 -- keeps `entitled = 1` (doors keep opening) and has `held = 1` until
 -- `scimd breaker release` applies the revocation.
 ALTER TABLE scim_user ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+
+-- migration 6
+-- Webhooks (issue 13). A hook belongs to one integration and asks for some
+-- event types (`events`: a JSON array of patterns such as "user.*" or "*").
+-- `secret` is the signing key as base64 (shown once as `whsec_<secret>`).
+-- Every statement is IF NOT EXISTS, so re-running this section (a restore of
+-- a copy whose version was set back) is harmless.
+CREATE TABLE IF NOT EXISTS webhook (
+    id             TEXT PRIMARY KEY,
+    integration_id TEXT NOT NULL REFERENCES integration(id) ON DELETE CASCADE,
+    url            TEXT NOT NULL,
+    secret         TEXT NOT NULL,
+    events         TEXT NOT NULL,
+    include_pin    INTEGER NOT NULL DEFAULT 0,
+    ca_pem         TEXT,
+    created        TEXT NOT NULL,
+    enabled        INTEGER NOT NULL DEFAULT 1
+);
+-- Every change asks this index whether its integration has hooks: with none,
+-- the outbox costs one index probe.
+CREATE INDEX IF NOT EXISTS webhook_by_integration ON webhook(integration_id);
+-- One row per (event, hook), written in the event's transaction. `payload`
+-- is the exact body POSTed, so retries send the same bytes. `seq` orders a
+-- hook's deliveries; a pending row of a (hook, resource) holds back every
+-- later one of the same pair.
+CREATE TABLE IF NOT EXISTS webhook_delivery (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id            TEXT NOT NULL UNIQUE,
+    webhook_id    TEXT NOT NULL REFERENCES webhook(id) ON DELETE CASCADE,
+    event_seq     INTEGER,
+    event_type    TEXT NOT NULL,
+    resource_id   TEXT NOT NULL,
+    payload       TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_attempt  TEXT NOT NULL,
+    last_status   INTEGER,
+    last_error    TEXT,
+    state         TEXT NOT NULL DEFAULT 'pending'
+                  CHECK (state IN ('pending', 'delivered', 'failed')),
+    created       TEXT NOT NULL
+);
+-- What the delivery task asks every tick: the due pending rows (a range of
+-- this index, so rows backing off and delivered history are never read),
+-- and whether an earlier pending row of the same (hook, resource) exists.
+CREATE INDEX IF NOT EXISTS webhook_delivery_due ON webhook_delivery(next_attempt, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_delivery_pair ON webhook_delivery(webhook_id, resource_id, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_delivery_by_hook ON webhook_delivery(webhook_id, seq);

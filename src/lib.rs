@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod delivery;
 pub mod domain;
 pub mod metrics;
 pub mod scim;

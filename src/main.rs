@@ -84,6 +84,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Signed webhooks to local applications: add, list, remove, test, deliveries.
+    #[command(subcommand)]
+    Webhook(WebhookCmd),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff) to stdout.
@@ -316,6 +319,74 @@ enum TokenCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum WebhookCmd {
+    /// Add a hook for an integration's events; prints its signing secret once.
+    Add {
+        id: String,
+        /// Where to POST: https://… (or http://… for a receiver on this machine).
+        url: String,
+        /// Event patterns, comma-separated: user.*, membership.added, token.*, * (default *).
+        #[arg(long, value_name = "PATTERN,…")]
+        events: Option<String>,
+        /// Keep the user's PIN in event data (left out otherwise).
+        #[arg(long)]
+        include_pin: bool,
+        /// Trust this PEM CA file instead of the system roots.
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List an integration's hooks (never their secrets).
+    List {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a hook and its pending deliveries.
+    Remove { id: String, hook: String },
+    /// POST a signed platform.scim.test event to a hook now and print the answer.
+    Test { id: String, hook: String },
+    /// Show the newest deliveries of an integration's hooks.
+    Deliveries {
+        id: String,
+        /// Only deliveries given up on (24 h of retries).
+        #[arg(long)]
+        failed: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn webhook(db: &std::path::Path, c: WebhookCmd) -> Result<(), String> {
+    use cli::webhook;
+    match c {
+        WebhookCmd::Add {
+            id,
+            url,
+            events,
+            include_pin,
+            ca_file,
+            json,
+        } => webhook::add(
+            db,
+            &id,
+            &webhook::Add {
+                url: &url,
+                events: events.as_deref(),
+                include_pin,
+                ca_file: ca_file.as_deref(),
+                json,
+            },
+        ),
+        WebhookCmd::List { id, json } => webhook::list(db, &id, json),
+        WebhookCmd::Remove { id, hook } => webhook::remove(db, &id, &hook),
+        WebhookCmd::Test { id, hook } => webhook::test(db, &id, &hook),
+        WebhookCmd::Deliveries { id, failed, json } => webhook::deliveries(db, &id, failed, json),
+    }
+}
+
 fn serve(db: &std::path::Path, a: ServeArgs) -> Result<(), String> {
     let tls = match (a.tls_cert, a.tls_key, a.insecure_http) {
         (Some(cert), Some(key), _) => TlsMode::Files { cert, key },
@@ -429,6 +500,7 @@ fn main() -> ExitCode {
             }
             cli::restore::run(&db, &file)
         }
+        Command::Webhook(c) => webhook(&db, c),
         Command::Check { full, json } => cli::check::run(&db, full, json),
         Command::Completions { shell } => cli::completions::completions(Cli::command(), shell),
         Command::Man => cli::completions::man(Cli::command()),

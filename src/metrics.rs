@@ -28,6 +28,8 @@ pub struct Metrics {
     auth_failures: Mutex<BTreeMap<String, u64>>,
     rate_limited: Mutex<BTreeMap<String, u64>>,
     quirks: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Pending webhook deliveries, as the delivery task last counted them.
+    webhook_backlog: AtomicU64,
 }
 
 /// The process-wide registry.
@@ -46,6 +48,7 @@ impl Default for Metrics {
             auth_failures: Mutex::default(),
             rate_limited: Mutex::default(),
             quirks: Mutex::default(),
+            webhook_backlog: AtomicU64::new(0),
         }
     }
 }
@@ -76,6 +79,11 @@ fn bump_bounded<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K, other: impl FnOnc
 }
 
 impl Metrics {
+    /// Set by the webhook delivery task each time it counts the outbox.
+    pub fn set_webhook_backlog(&self, pending: u64) {
+        self.webhook_backlog.store(pending, Ordering::Relaxed);
+    }
+
     pub fn request(
         &self,
         endpoint: &'static str,
@@ -219,8 +227,8 @@ impl Metrics {
         gauge(
             &mut out,
             "scimd_webhook_backlog",
-            "Webhook deliveries waiting in the outbox; always 0: webhooks are not implemented yet.",
-            0.0,
+            "Webhook deliveries waiting in the outbox (pending, including those backing off).",
+            self.webhook_backlog.load(Ordering::Relaxed) as f64,
         );
         out
     }

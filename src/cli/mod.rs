@@ -17,6 +17,7 @@ pub mod restore;
 pub mod settings;
 pub mod token;
 pub mod users;
+pub mod webhook;
 
 use crate::store::{self, connection, migrate};
 use rusqlite::Connection;

@@ -8,6 +8,7 @@ use super::change::{Change, Outcome, Subject};
 use super::Domain;
 use crate::scim::error::ScimError;
 use crate::store::audit::{self, Actor, Rejection};
+use crate::store::feed::{self, EventType};
 use crate::store::settings::{self, Settings};
 use crate::store::tokens::{self, Authenticated};
 use crate::store::{self, certificate, connection, integrations, mappings, migrate};
@@ -105,6 +106,17 @@ pub fn rotate_token(
     actor: &Actor,
 ) -> Result<Outcome<(String, Option<String>)>> {
     let value = tokens::rotate(c, integration, grace, actor)?;
+    feed::record(
+        c,
+        integration,
+        EventType::TokenCreated,
+        integration,
+        json!({
+            "integration": integration,
+            "prefix": crate::secret::shown_prefix(&value.0),
+            "old_tokens_valid_until": value.1,
+        }),
+    )?;
     Ok(Outcome {
         value,
         change: Change::new(integration, Subject::Token, integration, None, None),
@@ -114,6 +126,15 @@ pub fn rotate_token(
 /// Revokes every token of the integration; the outcome is how many.
 pub fn revoke_tokens(c: &Connection, integration: &str, actor: &Actor) -> Result<Outcome<usize>> {
     let value = tokens::revoke_all(c, integration, actor)?;
+    if value > 0 {
+        feed::record(
+            c,
+            integration,
+            EventType::TokenRevoked,
+            integration,
+            json!({"integration": integration, "revoked": value}),
+        )?;
+    }
     Ok(Outcome {
         value,
         change: Change::new(integration, Subject::Token, integration, None, None),

@@ -18,6 +18,7 @@ pub mod housekeeping;
 pub mod resources;
 pub mod search;
 pub mod users;
+pub mod webhooks;
 
 pub use change::{Change, Outcome, Subject};
 

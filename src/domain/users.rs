@@ -10,8 +10,9 @@ use crate::scim::patch;
 use crate::scim::resource;
 use crate::scim::schema::USER_TYPE;
 use crate::store::audit::Actor;
+use crate::store::feed::{self, EventType};
 use crate::store::users::{self, StoredUser};
-use crate::store::{groups, Result, StoreError};
+use crate::store::{entitlement, groups, Result, StoreError};
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -54,6 +55,10 @@ pub fn create(
     let resource = normalize(&USER_TYPE, body, integration, actor)?;
     let id = crate::secret::new_resource_id();
     let user = users::insert(c, integration, &id, &resource, actor)?;
+    // feed: user.created
+    if let Some(state) = entitlement::local_state(c, integration, &id)? {
+        feed::record(c, integration, EventType::UserCreated, &id, state)?;
+    }
     Ok(Outcome {
         change: change(integration, &id, None, Some(user.resource.clone())),
         value: user,

@@ -5,8 +5,8 @@
 //! bounds, routing, authentication and admission, the operational endpoints
 //! (`/healthz`, `/metrics`), and the HTTP face of each endpoint (projection,
 //! ETag headers, status codes). Alongside: the refusal flusher, WAL
-//! checkpoints (run by the domain) and, with `--metrics-listen`, a
-//! metrics-only listener.
+//! checkpoints (run by the domain), webhook delivery (`crate::delivery`)
+//! and, with `--metrics-listen`, a metrics-only listener.
 //!
 //! May import `domain/` (every read and change goes through it), `scim/`,
 //! and plain types of `store/` (records, errors, the audit actor); never
@@ -166,6 +166,11 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     let (stop_flush, flush_stopped) = tokio::sync::watch::channel(false);
     let flusher = tokio::spawn(admission::flush_rejections(
         state.clone(),
+        flush_stopped.clone(),
+    ));
+    // Webhook deliveries, including those left pending by an earlier run.
+    tokio::spawn(crate::delivery::run(
+        state.domain.clone(),
         flush_stopped.clone(),
     ));
     if opts.checkpoints {

@@ -22,6 +22,7 @@ pub mod settings;
 pub mod sql_filter;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 pub mod writer;
 
 use crate::scim::error::ScimError;

@@ -20,3 +20,4 @@ mod operations;
 mod queries;
 mod seeds;
 mod users;
+mod webhooks;
