@@ -220,3 +220,10 @@ CREATE INDEX changes_by_integration ON changes(integration_id, seq);
 -- keeps `entitled = 1` (doors keep opening) and has `held = 1` until
 -- `scimd breaker release` applies the revocation.
 ALTER TABLE scim_user ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+
+-- migration 8
+-- The identity provider an admin configured for each integration (issue 14):
+-- it picks the setup guide (`scimd integration guide`) and is compared with
+-- the IdP recognised from traffic. One of the CLI names of `scim::idp::Idp`;
+-- existing integrations are `generic` until an admin says otherwise.
+ALTER TABLE integration ADD COLUMN idp TEXT NOT NULL DEFAULT 'generic';

@@ -2,6 +2,7 @@
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use scimd::cli;
+use scimd::scim::idp::Idp;
 use scimd::server::{self, state::Limits, ServeOptions, TlsMode};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -161,6 +162,9 @@ enum IntegrationCmd {
     /// Create an integration and print its endpoint and first token (shown once).
     Create {
         name: String,
+        /// The identity provider that will push to it (picks the setup guide).
+        #[arg(long, value_parser = idp, default_value = "generic")]
+        idp: Idp,
         #[arg(long)]
         json: bool,
     },
@@ -193,6 +197,9 @@ enum IntegrationCmd {
 #[derive(Args)]
 struct SetArgs {
     id: String,
+    /// The identity provider that pushes to it: okta, entra, jumpcloud, onelogin, ping, google, generic.
+    #[arg(long, value_parser = idp)]
+    idp: Option<Idp>,
     /// What DELETE does: keep the record deprovisioned (deactivate) or remove it (delete).
     #[arg(long, value_parser = ["deactivate", "delete"])]
     delete_mode: Option<String>,
@@ -265,6 +272,15 @@ enum UsersCmd {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// IdP names are parsed by clap, so a misspelt one is a usage error (exit 2)
+/// that lists the names.
+fn idp(s: &str) -> Result<Idp, String> {
+    Idp::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Idp::ALL.iter().map(|i| i.as_str()).collect();
+        format!("unknown IdP '{s}'; one of {}", names.join(", "))
+    })
 }
 
 /// Durations are parsed by clap, so an unreadable or out-of-range one is a
@@ -355,15 +371,16 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Serve(a) => serve(&db, a),
         Command::Integration(c) => match c {
-            IntegrationCmd::Create { name, json } => cli::integration::create(&db, &name, json),
+            IntegrationCmd::Create { name, idp, json } => {
+                cli::integration::create(&db, &name, idp, json)
+            }
             IntegrationCmd::List { json } => cli::integration::list(&db, json),
             IntegrationCmd::Show { id, json } => cli::integration::show(&db, &id, json),
             IntegrationCmd::Disable { id } => cli::integration::set_enabled(&db, &id, false),
             IntegrationCmd::Enable { id } => cli::integration::set_enabled(&db, &id, true),
             IntegrationCmd::Delete { id, yes } => cli::integration::delete(&db, &id, yes),
-            IntegrationCmd::Set(a) => {
-                settings_change(&a).and_then(|change| cli::settings::set(&db, &a.id, &change))
-            }
+            IntegrationCmd::Set(a) => settings_change(&a)
+                .and_then(|change| cli::integration::set(&db, &a.id, a.idp, &change)),
         },
         Command::Token(c) => match c {
             TokenCmd::Rotate { id, grace, json } => cli::token::rotate(&db, &id, grace, json),
