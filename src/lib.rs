@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod clock;
 pub mod domain;
+pub mod guide;
 pub mod metrics;
 pub mod scim;
 pub mod secret;

@@ -2,6 +2,7 @@
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use scimd::cli;
+use scimd::guide as cli_guide;
 use scimd::scim::idp::Idp;
 use scimd::server::{self, state::Limits, ServeOptions, TlsMode};
 use std::net::SocketAddr;
@@ -185,6 +186,24 @@ enum IntegrationCmd {
     Enable { id: String },
     /// Change settings; each takes effect on a running server at once.
     Set(SetArgs),
+    /// Print the setup steps for the integration's IdP, with its values filled in.
+    Guide {
+        /// The integration.
+        #[arg(required_unless_present = "template")]
+        id: Option<String>,
+        /// The HTTPS base URL the IdP reaches (default: SCIMD_PUBLIC_URL, then the listen address).
+        #[arg(long, env = "SCIMD_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// The server's listen address, for the URL when no public URL is given.
+        #[arg(long, env = "SCIMD_LISTEN", default_value = "0.0.0.0:8443")]
+        listen: SocketAddr,
+        /// Output format (default: text on a terminal, Markdown otherwise).
+        #[arg(long, value_enum)]
+        format: Option<cli_guide::Format>,
+        /// The docs' version of IDP's guide, with placeholders (regenerates docs/idp/).
+        #[arg(long, value_parser = idp, hide = true, conflicts_with = "id")]
+        template: Option<Idp>,
+    },
     /// Delete the integration with all its tokens, users and groups.
     Delete {
         id: String,
@@ -379,6 +398,22 @@ fn main() -> ExitCode {
             IntegrationCmd::Disable { id } => cli::integration::set_enabled(&db, &id, false),
             IntegrationCmd::Enable { id } => cli::integration::set_enabled(&db, &id, true),
             IntegrationCmd::Delete { id, yes } => cli::integration::delete(&db, &id, yes),
+            IntegrationCmd::Guide {
+                id,
+                public_url,
+                listen,
+                format,
+                template,
+            } => cli::guide::run(
+                &db,
+                cli::guide::Options {
+                    id,
+                    template,
+                    public_url,
+                    listen,
+                    format,
+                },
+            ),
             IntegrationCmd::Set(a) => settings_change(&a)
                 .and_then(|change| cli::integration::set(&db, &a.id, a.idp, &change)),
         },

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backup;
 pub mod check;
 pub mod completions;
+pub mod guide;
 pub mod integration;
 pub mod mapping;
 pub mod members;
