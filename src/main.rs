@@ -86,6 +86,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a running server the way an IdP would: a scratch integration,
+    /// the IdP's connection test and a pilot lifecycle, PASS/FAIL per step.
+    Selftest {
+        /// The server (default: the listen address, on loopback).
+        #[arg(long)]
+        url: Option<String>,
+        /// Whose requests to replay.
+        #[arg(long, value_parser = cli::selftest::profile::names(), default_value = "generic")]
+        profile: String,
+        /// Accept any server certificate.
+        #[arg(long, conflicts_with = "ca_file")]
+        insecure: bool,
+        /// Check the server's certificate against these CAs (PEM) instead of
+        /// the self-signed one stored in the database.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// The server's listen address, for the URL when none is given.
+        #[arg(long, env = "SCIMD_LISTEN", default_value = "0.0.0.0:8443")]
+        listen: SocketAddr,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff) to stdout.
@@ -482,6 +502,22 @@ fn main() -> ExitCode {
             cli::restore::run(&db, &file)
         }
         Command::Check { full, json } => cli::check::run(&db, full, json),
+        Command::Selftest {
+            url,
+            profile,
+            insecure,
+            ca_file,
+            listen,
+        } => cli::selftest::run(
+            &db,
+            cli::selftest::Options {
+                url,
+                listen,
+                profile,
+                insecure,
+                ca_file,
+            },
+        ),
         Command::Completions { shell } => cli::completions::completions(Cli::command(), shell),
         Command::Man => cli::completions::man(Cli::command()),
     };

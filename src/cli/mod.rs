@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod members;
 pub mod pin;
 pub mod restore;
+pub mod selftest;
 pub mod settings;
 pub mod token;
 pub mod users;

@@ -109,3 +109,14 @@ pub fn delete(conn: &Connection, id: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Removes a scratch integration (`scimd selftest`'s) with everything it
+/// left: its rows by cascade, and its audit and change-feed rows, which a
+/// real integration keeps after deletion. It served no IdP, so nothing of
+/// it is worth keeping.
+pub fn delete_scratch(conn: &Connection, id: &str) -> Result<()> {
+    delete(conn, id)?;
+    conn.execute("DELETE FROM audit WHERE integration_id = ?1", [id])?;
+    conn.execute("DELETE FROM changes WHERE integration_id = ?1", [id])?;
+    Ok(())
+}
