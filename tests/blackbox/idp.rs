@@ -204,3 +204,44 @@ fn selftest_refuses_a_server_whose_certificate_is_not_the_stored_one() {
     assert!(!text.contains("PASS"), "{text}");
     assert_scratch_gone(&other.dir, &text);
 }
+
+#[test]
+fn selftest_interrupted_mid_step_still_removes_its_integration() {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::process::Stdio;
+
+    let dir = TestDir::new();
+    // A server that accepts and never answers: the first step hangs.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming() {
+            held.push(conn);
+        }
+    });
+    let mut child = cli_command()
+        .arg("--db")
+        .arg(dir.db())
+        .args(["selftest", "--url", &url, "--profile", "generic"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn selftest");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a first line").expect("read");
+    assert!(first.contains("scratch integration int_"), "{first}");
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1), "{rest:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert!(rest.iter().any(|l| l.contains("deleted")), "{rest:?}");
+    let all = dir.scimd_json(&["integration", "list", "--json"]);
+    assert_eq!(all, serde_json::json!([]));
+}

@@ -88,6 +88,22 @@ pub fn run(db: &Path, o: Options) -> Result<(), String> {
             profile.profile
         ),
     )?;
+    // The runtime and the signal watchers come before the scratch
+    // integration, so a Ctrl-C (or SIGTERM) at any moment after it exists
+    // ends in the cleanup below instead of killing the process.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _in_runtime = rt.enter();
+        let watch = |kind| signal(kind).map_err(|e| format!("cannot watch signals: {e}"));
+        (
+            watch(SignalKind::interrupt())?,
+            watch(SignalKind::terminate())?,
+        )
+    };
     let run = hex::encode(rand::random::<[u8; 4]>());
     let name = format!("selftest-{run}");
     let idp = Idp::parse(&profile.profile).unwrap_or(Idp::Generic);
@@ -105,18 +121,13 @@ pub fn run(db: &Path, o: Options) -> Result<(), String> {
     );
     println!("{}", profile.description);
 
-    let outcome = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))
-        .map(|rt| {
-            rt.block_on(async {
-                tokio::select! {
-                    tally = replay(&client, &profile, &id, &token, run) => Some(tally),
-                    _ = tokio::signal::ctrl_c() => None,
-                }
-            })
-        });
+    let outcome = rt.block_on(async {
+        tokio::select! {
+            tally = replay(&client, &profile, &id, &token, run) => Some(tally),
+            _ = interrupt.recv() => None,
+            _ = terminate.recv() => None,
+        }
+    });
 
     // Whatever happened above, the scratch integration goes.
     let cleaned =
@@ -125,7 +136,7 @@ pub fn run(db: &Path, o: Options) -> Result<(), String> {
         Ok(()) => println!("scratch integration {id} deleted"),
         Err(e) => println!("could not delete scratch integration {id}: {e}"),
     }
-    let (passed, total) = match outcome? {
+    let (passed, total) = match outcome {
         Some(tally) => tally,
         None => return Err("interrupted".into()),
     };
