@@ -28,7 +28,6 @@ pub fn create(db: &Path, name: &str, idp: Idp, as_json: bool) -> Result<(), Stri
         return print_json(&json!({
             "id": integration.id,
             "name": integration.name,
-            "idp": integration.idp.as_str(),
             "endpoint": endpoint,
             "token": token,
         }));
