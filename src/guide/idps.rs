@@ -119,7 +119,7 @@ static GUIDES: [IdpGuide; 7] = [
             "the Okta user id (`user.id`, sent by Okta, not a mapping)",
         ],
         test: &[
-            "Test Connector Configuration (or Test API Credentials on the Test App) reads `GET {base}/Users?startIndex=1&count=1` with the token: a 401 means a wrong token, a 404 a wrong base URL.",
+            "Test Connector Configuration (or Test API Credentials on the Test App) reads a first page of `{base}/Users` with the token: a 401 means a wrong token, a 404 a wrong base URL.",
         ],
         traps: &[
             "Suspending a user in Okta does not notify SCIM apps: scimd never hears of it and the user keeps their access. Deactivate the user in Okta, or unassign them from the app; both send `active: false`.",
