@@ -244,3 +244,26 @@ fn selftest_interrupted_mid_step_still_removes_its_integration() {
     let all = dir.scimd_json(&["integration", "list", "--json"]);
     assert_eq!(all, serde_json::json!([]));
 }
+
+#[test]
+fn selftest_with_another_servers_database_fails_with_401_and_says_why() {
+    let real = TestServer::start();
+    let other = TestServer::start();
+    let args = [
+        "selftest",
+        "--url",
+        real.url(),
+        "--profile",
+        "okta",
+        "--insecure",
+    ];
+    let out = other.scimd(&args);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("got 401"), "{text}");
+    assert!(
+        text.contains("is --db the database this server uses?"),
+        "{text}"
+    );
+    assert_scratch_gone(&other.dir, &text);
+}

@@ -200,7 +200,15 @@ async fn one_step(
             body: &resp.body,
             text: &resp.text,
         },
-    )?;
+    )
+    .map_err(|why| {
+        // The scratch token lives in --db: a server on another file cannot know it.
+        if resp.status == 401 {
+            format!("{why} (is --db the database this server uses?)")
+        } else {
+            why
+        }
+    })?;
     if let Some(name) = &step.save {
         scope.saved.insert(name.clone(), resp.body);
     }
