@@ -267,3 +267,9 @@ CREATE TABLE IF NOT EXISTS webhook_delivery (
 CREATE INDEX IF NOT EXISTS webhook_delivery_due ON webhook_delivery(next_attempt, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS webhook_delivery_pair ON webhook_delivery(webhook_id, resource_id, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS webhook_delivery_by_hook ON webhook_delivery(webhook_id, seq);
+-- migration 8
+-- The identity provider an admin configured for each integration (issue 14):
+-- it picks the setup guide (`scimd integration guide`) and is compared with
+-- the IdP recognised from traffic. One of the CLI names of `scim::idp::Idp`;
+-- existing integrations are `generic` until an admin says otherwise.
+ALTER TABLE integration ADD COLUMN idp TEXT NOT NULL DEFAULT 'generic';

@@ -2,6 +2,8 @@
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use scimd::cli;
+use scimd::guide as cli_guide;
+use scimd::scim::idp::Idp;
 use scimd::server::{self, state::Limits, ServeOptions, TlsMode};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -87,6 +89,26 @@ enum Command {
     /// Signed webhooks to local applications: add, list, remove, test, deliveries.
     #[command(subcommand)]
     Webhook(WebhookCmd),
+    /// Check a running server the way an IdP would: a scratch integration,
+    /// the IdP's connection test and a pilot lifecycle, PASS/FAIL per step.
+    Selftest {
+        /// The server (default: the listen address, on loopback).
+        #[arg(long)]
+        url: Option<String>,
+        /// Whose requests to replay.
+        #[arg(long, value_parser = cli::selftest::profile::names(), default_value = "generic")]
+        profile: String,
+        /// Accept any server certificate.
+        #[arg(long, conflicts_with = "ca_file")]
+        insecure: bool,
+        /// Check the server's certificate against these CAs (PEM) instead of
+        /// the self-signed one stored in the database.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// The server's listen address, for the URL when none is given.
+        #[arg(long, env = "SCIMD_LISTEN", default_value = "0.0.0.0:8443")]
+        listen: SocketAddr,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff) to stdout.
@@ -164,6 +186,9 @@ enum IntegrationCmd {
     /// Create an integration and print its endpoint and first token (shown once).
     Create {
         name: String,
+        /// The identity provider that will push to it (picks the setup guide).
+        #[arg(long, value_parser = idp, default_value = "generic")]
+        idp: Idp,
         #[arg(long)]
         json: bool,
     },
@@ -184,6 +209,24 @@ enum IntegrationCmd {
     Enable { id: String },
     /// Change settings; each takes effect on a running server at once.
     Set(SetArgs),
+    /// Print the setup steps for the integration's IdP, with its values filled in.
+    Guide {
+        /// The integration.
+        #[arg(required_unless_present = "template")]
+        id: Option<String>,
+        /// The HTTPS base URL the IdP reaches (default: SCIMD_PUBLIC_URL, then the listen address).
+        #[arg(long, env = "SCIMD_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// The server's listen address, for the URL when no public URL is given.
+        #[arg(long, env = "SCIMD_LISTEN", default_value = "0.0.0.0:8443")]
+        listen: SocketAddr,
+        /// Output format (default: text on a terminal, Markdown otherwise).
+        #[arg(long, value_enum)]
+        format: Option<cli_guide::Format>,
+        /// The docs' version of IDP's guide, with placeholders (regenerates docs/idp/).
+        #[arg(long, value_parser = idp, hide = true, conflicts_with = "id")]
+        template: Option<Idp>,
+    },
     /// Delete the integration with all its tokens, users and groups.
     Delete {
         id: String,
@@ -196,6 +239,9 @@ enum IntegrationCmd {
 #[derive(Args)]
 struct SetArgs {
     id: String,
+    /// The identity provider that pushes to it: okta, entra, jumpcloud, onelogin, ping, google, generic.
+    #[arg(long, value_parser = idp)]
+    idp: Option<Idp>,
     /// What DELETE does: keep the record deprovisioned (deactivate) or remove it (delete).
     #[arg(long, value_parser = ["deactivate", "delete"])]
     delete_mode: Option<String>,
@@ -268,6 +314,15 @@ enum UsersCmd {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// IdP names are parsed by clap, so a misspelt one is a usage error (exit 2)
+/// that lists the names.
+fn idp(s: &str) -> Result<Idp, String> {
+    Idp::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Idp::ALL.iter().map(|i| i.as_str()).collect();
+        format!("unknown IdP '{s}'; one of {}", names.join(", "))
+    })
 }
 
 /// Durations are parsed by clap, so an unreadable or out-of-range one is a
@@ -426,15 +481,32 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Serve(a) => serve(&db, a),
         Command::Integration(c) => match c {
-            IntegrationCmd::Create { name, json } => cli::integration::create(&db, &name, json),
+            IntegrationCmd::Create { name, idp, json } => {
+                cli::integration::create(&db, &name, idp, json)
+            }
             IntegrationCmd::List { json } => cli::integration::list(&db, json),
             IntegrationCmd::Show { id, json } => cli::integration::show(&db, &id, json),
             IntegrationCmd::Disable { id } => cli::integration::set_enabled(&db, &id, false),
             IntegrationCmd::Enable { id } => cli::integration::set_enabled(&db, &id, true),
             IntegrationCmd::Delete { id, yes } => cli::integration::delete(&db, &id, yes),
-            IntegrationCmd::Set(a) => {
-                settings_change(&a).and_then(|change| cli::settings::set(&db, &a.id, &change))
-            }
+            IntegrationCmd::Guide {
+                id,
+                public_url,
+                listen,
+                format,
+                template,
+            } => cli::guide::run(
+                &db,
+                cli::guide::Options {
+                    id,
+                    template,
+                    public_url,
+                    listen,
+                    format,
+                },
+            ),
+            IntegrationCmd::Set(a) => settings_change(&a)
+                .and_then(|change| cli::integration::set(&db, &a.id, a.idp, &change)),
         },
         Command::Token(c) => match c {
             TokenCmd::Rotate { id, grace, json } => cli::token::rotate(&db, &id, grace, json),
@@ -502,6 +574,22 @@ fn main() -> ExitCode {
         }
         Command::Webhook(c) => webhook(&db, c),
         Command::Check { full, json } => cli::check::run(&db, full, json),
+        Command::Selftest {
+            url,
+            profile,
+            insecure,
+            ca_file,
+            listen,
+        } => cli::selftest::run(
+            &db,
+            cli::selftest::Options {
+                url,
+                listen,
+                profile,
+                insecure,
+                ca_file,
+            },
+        ),
         Command::Completions { shell } => cli::completions::completions(Cli::command(), shell),
         Command::Man => cli::completions::man(Cli::command()),
     };

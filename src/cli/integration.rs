@@ -1,12 +1,14 @@
 //! `scimd integration …`: create (printing the first token once), list,
-//! show, enable, disable and delete.
+//! show, enable, disable, delete, and the IdP part of `set`.
 
 use super::{endpoint, message, open, print_json};
-use crate::store::{self, audit::Actor, integrations, tokens};
+use crate::domain::admin;
+use crate::scim::idp::Idp;
+use crate::store::{self, audit::Actor, integrations, settings::Change, tokens};
 use serde_json::json;
 use std::path::Path;
 
-pub fn create(db: &Path, name: &str, as_json: bool) -> Result<(), String> {
+pub fn create(db: &Path, name: &str, idp: Idp, as_json: bool) -> Result<(), String> {
     let name = name.trim();
     if name.is_empty() {
         return Err("an integration needs a non-empty name".into());
@@ -14,7 +16,9 @@ pub fn create(db: &Path, name: &str, as_json: bool) -> Result<(), String> {
     let conn = open(db)?;
     let (integration, token) = store::in_transaction(&conn, |c| {
         let id = crate::secret::new_integration_id();
-        let integration = integrations::create(c, &id, name)?;
+        integrations::create(c, &id, name)?;
+        integrations::set_idp(c, &id, idp)?;
+        let integration = integrations::get(c, &id)?;
         let token = tokens::issue(c, &id, &Actor::cli())?;
         Ok((integration, token))
     })
@@ -29,14 +33,17 @@ pub fn create(db: &Path, name: &str, as_json: bool) -> Result<(), String> {
         }));
     }
     println!(
-        "created integration {} ({})",
-        integration.id, integration.name
+        "created integration {} ({}) for {}",
+        integration.id,
+        integration.name,
+        integration.idp.display_name()
     );
     println!("endpoint: {endpoint}");
     println!("token:    {token}");
     println!(
         "The token is shown only now. Paste endpoint and token into your IdP's SCIM settings."
     );
+    println!("Step by step: `scimd integration guide {}`", integration.id);
     Ok(())
 }
 
@@ -51,10 +58,11 @@ pub fn list(db: &Path, as_json: bool) -> Result<(), String> {
     }
     for i in all {
         println!(
-            "{}  {:<24} {:<8} users={} groups={} created={}",
+            "{}  {:<24} {:<8} {:<9} users={} groups={} created={}",
             i.id,
             i.name,
             if i.enabled { "enabled" } else { "disabled" },
+            i.idp.as_str(),
             i.users,
             i.groups,
             i.created
@@ -74,6 +82,7 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
             "name": i.name,
             "created": i.created,
             "enabled": i.enabled,
+            "idp": i.idp.as_str(),
             "endpoint": endpoint(&i.id),
             "users": i.users,
             "groups": i.groups,
@@ -83,6 +92,7 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
     }
     println!("id:       {}", i.id);
     println!("name:     {}", i.name);
+    println!("idp:      {} ({})", i.idp.as_str(), i.idp.display_name());
     println!("endpoint: {}", endpoint(&i.id));
     println!("created:  {}", i.created);
     println!("enabled:  {}", i.enabled);
@@ -99,6 +109,26 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
         settings.rate_burst
     );
     super::token::print_table(&toks);
+    Ok(())
+}
+
+/// `integration set`: the IdP (`--idp`) here, the other settings through
+/// `settings::set`; either alone, or both.
+pub fn set(db: &Path, id: &str, idp: Option<Idp>, change: &Change) -> Result<(), String> {
+    if idp.is_none() && change.is_empty() {
+        return Err("nothing to change; see `scimd integration set --help`".into());
+    }
+    if let Some(idp) = idp {
+        let conn = open(db)?;
+        store::in_transaction(&conn, |c| {
+            admin::set_idp(c, id, idp, &Actor::cli()).map(|done| done.value)
+        })
+        .map_err(message)?;
+        println!("integration {id}: idp={}", idp.as_str());
+    }
+    if !change.is_empty() {
+        super::settings::set(db, id, change)?;
+    }
     Ok(())
 }
 

@@ -58,6 +58,44 @@ pub fn set_settings(
     })
 }
 
+/// Sets the integration's configured IdP (`integration set --idp`); the
+/// outcome is (old, new), equal when nothing changed (then nothing is
+/// written or audited).
+pub fn set_idp(
+    c: &Connection,
+    integration: &str,
+    idp: crate::scim::idp::Idp,
+    actor: &Actor,
+) -> Result<Outcome<(crate::scim::idp::Idp, crate::scim::idp::Idp)>> {
+    let old = integrations::get(c, integration)?.idp;
+    if old != idp {
+        integrations::set_idp(c, integration, idp)?;
+        let detail = json!({"idp": idp.as_str()}).to_string();
+        audit::record(
+            c,
+            actor,
+            audit::Entry {
+                integration_id: integration,
+                event: audit::SETTINGS_CHANGED,
+                resource_type: Some("Integration"),
+                resource_id: Some(integration),
+                external_id: None,
+                detail: Some(&detail),
+            },
+        )?;
+    }
+    Ok(Outcome {
+        value: (old, idp),
+        change: Change::new(
+            integration,
+            Subject::Settings,
+            integration,
+            Some(json!({"idp": old.as_str()})),
+            Some(json!({"idp": idp.as_str()})),
+        ),
+    })
+}
+
 /// Maps an IdP group (id, externalId or displayName) to a local role.
 pub fn add_mapping(
     c: &Connection,

@@ -3,8 +3,9 @@
 
 use super::{Result, StoreError};
 use crate::scim::error::ScimError;
+use crate::scim::idp::Idp;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Integration {
@@ -14,6 +15,13 @@ pub struct Integration {
     pub enabled: bool,
     pub users: i64,
     pub groups: i64,
+    /// The IdP an admin configured (`--idp`), `generic` unless told.
+    #[serde(serialize_with = "idp_name")]
+    pub idp: Idp,
+}
+
+fn idp_name<S: Serializer>(idp: &Idp, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(idp.as_str())
 }
 
 pub fn create(conn: &Connection, id: &str, name: &str) -> Result<Integration> {
@@ -37,7 +45,8 @@ fn unknown(id: &str) -> StoreError {
 
 const SELECT: &str = "SELECT i.id, i.name, i.created, i.enabled,
         (SELECT count(*) FROM scim_user u WHERE u.integration_id = i.id AND u.deprovisioned IS NULL),
-        (SELECT count(*) FROM scim_group g WHERE g.integration_id = i.id)
+        (SELECT count(*) FROM scim_group g WHERE g.integration_id = i.id),
+        i.idp
     FROM integration i";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
@@ -48,6 +57,9 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Integration> {
         enabled: r.get(3)?,
         users: r.get(4)?,
         groups: r.get(5)?,
+        // Written only from `Idp::as_str`; anything else (a hand edit) reads
+        // as generic rather than failing every command on the integration.
+        idp: Idp::parse(&r.get::<_, String>(6)?).unwrap_or(Idp::Generic),
     })
 }
 
@@ -78,6 +90,16 @@ pub fn set_enabled(conn: &Connection, id: &str, enabled: bool) -> Result<()> {
     Ok(())
 }
 
+/// Records the IdP an admin configured; returns the one it replaces.
+pub fn set_idp(conn: &Connection, id: &str, idp: Idp) -> Result<Idp> {
+    let old = get(conn, id)?.idp;
+    conn.execute(
+        "UPDATE integration SET idp = ?2 WHERE id = ?1",
+        params![id, idp.as_str()],
+    )?;
+    Ok(old)
+}
+
 /// Removes the integration and, by cascade, its tokens, users and groups.
 /// The audit trail stays.
 pub fn delete(conn: &Connection, id: &str) -> Result<()> {
@@ -85,5 +107,16 @@ pub fn delete(conn: &Connection, id: &str) -> Result<()> {
     if n == 0 {
         return Err(unknown(id));
     }
+    Ok(())
+}
+
+/// Removes a scratch integration (`scimd selftest`'s) with everything it
+/// left: its rows by cascade, and its audit and change-feed rows, which a
+/// real integration keeps after deletion. It served no IdP, so nothing of
+/// it is worth keeping.
+pub fn delete_scratch(conn: &Connection, id: &str) -> Result<()> {
+    delete(conn, id)?;
+    conn.execute("DELETE FROM audit WHERE integration_id = ?1", [id])?;
+    conn.execute("DELETE FROM changes WHERE integration_id = ?1", [id])?;
     Ok(())
 }

@@ -13,6 +13,7 @@ mod edge;
 mod errors;
 mod groups;
 mod hostile;
+mod idp;
 mod interop;
 mod lifecycle;
 mod observability;
