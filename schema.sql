@@ -220,3 +220,21 @@ CREATE INDEX changes_by_integration ON changes(integration_id, seq);
 -- keeps `entitled = 1` (doors keep opening) and has `held = 1` until
 -- `scimd breaker release` applies the revocation.
 ALTER TABLE scim_user ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+
+-- migration 5
+-- The mass-deactivation breaker (issue 13): per-integration thresholds, and
+-- its state. `breaker_window` is in seconds. `breaker_tripped` is when it
+-- tripped (NULL: not tripped); `breaker_released` is the last release, after
+-- which the window counts afresh.
+ALTER TABLE integration ADD COLUMN breaker_on INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE integration ADD COLUMN breaker_percent INTEGER NOT NULL DEFAULT 25;
+ALTER TABLE integration ADD COLUMN breaker_min INTEGER NOT NULL DEFAULT 10;
+ALTER TABLE integration ADD COLUMN breaker_window INTEGER NOT NULL DEFAULT 900;
+ALTER TABLE integration ADD COLUMN breaker_tripped TEXT;
+ALTER TABLE integration ADD COLUMN breaker_released TEXT;
+-- The breaker counts deactivations and deletions in its window from the
+-- feed itself. A partial index: the other event types cost it nothing.
+CREATE INDEX changes_removals ON changes(integration_id, time)
+    WHERE type IN ('user.deactivated', 'user.deleted');
+-- Held users are few; `integration show` and `breaker release` find them here.
+CREATE INDEX scim_user_held ON scim_user(integration_id) WHERE held = 1;

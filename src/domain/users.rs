@@ -3,6 +3,7 @@
 //! through nested groups), read only when the response will show them.
 
 use super::change::{Change, Outcome, Subject};
+use super::events;
 use super::resources::{log_quirks, normalize, Resource};
 use super::Kind;
 use crate::scim::etag::check_if_match;
@@ -10,8 +11,10 @@ use crate::scim::patch;
 use crate::scim::resource;
 use crate::scim::schema::USER_TYPE;
 use crate::store::audit::Actor;
+use crate::store::feed::{self, EventType};
+use crate::store::settings::{self, DeleteMode};
 use crate::store::users::{self, StoredUser};
-use crate::store::{groups, Result, StoreError};
+use crate::store::{breaker, entitlement, groups, Result, StoreError};
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -53,9 +56,13 @@ pub fn create(
 ) -> Result<Outcome<StoredUser>> {
     let resource = normalize(&USER_TYPE, body, integration, actor)?;
     let id = crate::secret::new_resource_id();
-    let user = users::insert(c, integration, &id, &resource, actor)?;
+    let (user, deferred) =
+        feed::deferring(|| users::insert(c, integration, &id, &resource, actor))?;
+    // A revived deprovisioned record keeps its own id.
+    let change = change(integration, &user.id, None, Some(user.resource.clone()));
+    events::user_written(c, &change, &deferred)?;
     Ok(Outcome {
-        change: change(integration, &id, None, Some(user.resource.clone())),
+        change,
         value: user,
     })
 }
@@ -71,14 +78,17 @@ pub fn replace(
     let resource = normalize(&USER_TYPE, body, integration, actor)?;
     let old = current(c, integration, id)?;
     resource::check_immutable(&USER_TYPE, &old.resource, &resource)?;
-    let user = users::replace(c, integration, id, &resource, if_match, actor)?;
+    let (user, deferred) =
+        feed::deferring(|| users::replace(c, integration, id, &resource, if_match, actor))?;
+    let change = change(
+        integration,
+        id,
+        Some(old.resource),
+        Some(user.resource.clone()),
+    );
+    events::user_written(c, &change, &deferred)?;
     Ok(Outcome {
-        change: change(
-            integration,
-            id,
-            Some(old.resource),
-            Some(user.resource.clone()),
-        ),
+        change,
         value: user,
     })
 }
@@ -96,14 +106,17 @@ pub fn patch(
     let patched = patch::apply(&USER_TYPE, &old.resource, body)?;
     log_quirks(&patched, integration, actor);
     resource::check_immutable(&USER_TYPE, &old.resource, &patched.resource)?;
-    let user = users::replace(c, integration, id, &patched.resource, None, actor)?;
+    let (user, deferred) =
+        feed::deferring(|| users::replace(c, integration, id, &patched.resource, None, actor))?;
+    let change = change(
+        integration,
+        id,
+        Some(old.resource),
+        Some(user.resource.clone()),
+    );
+    events::user_written(c, &change, &deferred)?;
     Ok(Outcome {
-        change: change(
-            integration,
-            id,
-            Some(old.resource),
-            Some(user.resource.clone()),
-        ),
+        change,
         value: user,
     })
 }
@@ -118,8 +131,31 @@ pub fn delete(
     actor: &Actor,
 ) -> Result<Change> {
     let old = current(c, integration, id)?;
-    users::delete(c, integration, id, if_match, actor)?;
-    Ok(change(integration, id, Some(old.resource), None))
+    // What the delete ends, read before it: the user's state (a user deleted
+    // for good is not recomputed) and direct memberships.
+    let s = settings::get(c, integration)?;
+    let before = entitlement::user_state(c, integration, id, &s)?;
+    let groups = groups::groups_of_user(c, integration, id)?;
+    if s.delete_mode == DeleteMode::Delete && before.as_ref().is_some_and(|b| b.entitled) {
+        // The record goes, so its revocation cannot be held; it still counts.
+        breaker::holds(c, integration, &s.breaker, true)?;
+    }
+    let ((), deferred) = feed::deferring(|| users::delete(c, integration, id, if_match, actor))?;
+    let change = change(integration, id, Some(old.resource), None);
+    events::user_deleted(c, &change, before, &deferred)?;
+    for (group_id, _, how) in groups {
+        if how == "direct" {
+            let data = serde_json::json!({"id": group_id, "member": id, "memberType": "User"});
+            feed::record(
+                c,
+                integration,
+                EventType::MembershipRemoved,
+                &group_id,
+                data,
+            )?;
+        }
+    }
+    Ok(change)
 }
 
 impl Resource for UserView {

@@ -477,9 +477,11 @@ pub fn purge_deprovisioned(
     actor: &Actor,
 ) -> Result<usize> {
     super::integrations::get(conn, integration_id)?;
+    // A user whose revocation the breaker holds is kept until its release.
     let mut stmt = conn.prepare(
         "DELETE FROM scim_user WHERE integration_id = ?1 AND deprovisioned IS NOT NULL
-           AND deprovisioned < ?2 RETURNING id, user_name, external_id",
+           AND deprovisioned < ?2 AND held = 0
+         RETURNING id, user_name, external_id, display_name, primary_email",
     )?;
     let gone = stmt
         .query_map(params![integration_id, before], |r| {
@@ -487,10 +489,33 @@ pub fn purge_deprovisioned(
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (id, user_name, external_id) in &gone {
+    for (id, user_name, external_id, display_name, email) in &gone {
+        let state = super::feed::UserState {
+            id: id.clone(),
+            user_name: user_name.clone(),
+            external_id: external_id.clone(),
+            display_name: display_name.clone(),
+            email: email.clone(),
+            active: false,
+            entitled: false,
+            held: false,
+            roles: Vec::new(),
+            pin: None,
+        };
+        let mut data = state.to_json();
+        data["purged"] = Value::Bool(true);
+        super::feed::record(
+            conn,
+            integration_id,
+            super::feed::EventType::UserDeleted,
+            id,
+            data,
+        )?;
         audit::record(
             conn,
             actor,
