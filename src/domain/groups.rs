@@ -234,4 +234,42 @@ mod tests {
             vec![MemberOp::Remove(vec!["u1".into()])]
         );
     }
+
+    #[test]
+    fn a_member_patch_that_fails_halfway_leaves_no_feed_row() {
+        let c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&c).unwrap();
+        crate::store::integrations::create(&c, "int_a", "a").unwrap();
+        let actor = Actor::scim("r1");
+        let body = json!({"schemas": [crate::scim::schema::USER_URN], "userName": "alice"});
+        let alice = super::super::users::create(&c, "int_a", &body, &actor)
+            .unwrap()
+            .value;
+        let body = json!({"schemas": [GROUP_URN], "displayName": "staff"});
+        let group = create(&c, "int_a", &body, &actor).unwrap().value;
+        let rows = |c: &Connection| crate::store::feed::read(c, "int_a", 0, 100).unwrap().len();
+        let before = rows(&c);
+        let last = crate::store::feed::last_seq(&c, "int_a").unwrap();
+        // Alice is added (a membership row, held back), then the unknown
+        // member fails the operation: its savepoint and its rows go.
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members",
+                            "value": [{"value": alice.id}, {"value": "nope"}]}]
+        });
+        let failed = crate::store::writer::nested(&c, |c| {
+            patch(c, "int_a", &group.id, &body, None, &actor).map(|_| ())
+        });
+        assert!(failed.is_err());
+        assert_eq!(rows(&c), before);
+        // The next operation writes only its own rows.
+        let body = json!({"schemas": [GROUP_URN], "displayName": "other"});
+        create(&c, "int_a", &body, &actor).unwrap();
+        let kinds: Vec<String> = crate::store::feed::read(&c, "int_a", last, 100)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(kinds, ["group.created"]);
+    }
 }

@@ -131,12 +131,15 @@ pub fn delete(
     actor: &Actor,
 ) -> Result<Change> {
     let old = current(c, integration, id)?;
-    // What the delete ends, read before it: the user's state (a user deleted
-    // for good is not recomputed) and direct memberships.
-    let s = settings::get(c, integration)?;
-    let before = entitlement::user_state(c, integration, id, &s)?;
+    // What the delete ends, read before it: direct memberships, and the
+    // state of a user deleted for good (a deprovisioned one is recomputed).
     let groups = groups::groups_of_user(c, integration, id)?;
-    if s.delete_mode == DeleteMode::Delete && before.as_ref().is_some_and(|b| b.entitled) {
+    let s = settings::get(c, integration)?;
+    let before = match s.delete_mode {
+        DeleteMode::Delete => entitlement::user_state(c, integration, id, &s)?,
+        DeleteMode::Deactivate => None,
+    };
+    if before.as_ref().is_some_and(|b| b.entitled) {
         // The record goes, so its revocation cannot be held; it still counts.
         breaker::holds(c, integration, &s.breaker, true)?;
     }
@@ -275,6 +278,49 @@ mod tests {
         let change = delete(&c, "int_a", &user.id, None, &Actor::scim("r3")).unwrap();
         assert_eq!(change.old.unwrap()["userName"], json!("bjensen"));
         assert_eq!(change.new, None);
+    }
+
+    fn feed_types(c: &Connection) -> Vec<String> {
+        crate::store::feed::read(c, "int_a", 0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.kind)
+            .collect()
+    }
+
+    #[test]
+    fn a_delete_for_good_writes_deleted_then_the_revocation() {
+        let c = db();
+        c.execute("UPDATE integration SET delete_mode = 'delete'", [])
+            .unwrap();
+        let user = bjensen(&c);
+        delete(&c, "int_a", &user.id, None, &Actor::scim("r5")).unwrap();
+        assert_eq!(
+            feed_types(&c),
+            [
+                "user.created",
+                "entitlement.granted",
+                "user.deleted",
+                "entitlement.revoked"
+            ]
+        );
+        let rows = crate::store::feed::read(&c, "int_a", 0, 100).unwrap();
+        assert_eq!(rows[2].data["entitled"], json!(false));
+        assert_eq!(rows[2].data["userName"], json!("bjensen"));
+    }
+
+    #[test]
+    fn a_pin_reset_writes_pin_set_with_the_new_pin() {
+        let c = db();
+        c.execute("UPDATE integration SET pin_digits = 6", [])
+            .unwrap();
+        let user = bjensen(&c);
+        let (_, pin) =
+            crate::store::entitlement::reset_pin(&c, "int_a", &user.id, &Actor::cli()).unwrap();
+        let rows = crate::store::feed::read(&c, "int_a", 0, 100).unwrap();
+        let last = rows.last().unwrap();
+        assert_eq!(last.kind, "pin.set");
+        assert_eq!(last.data["pin"], json!(pin));
     }
 
     #[test]
