@@ -139,11 +139,16 @@ pub fn delete(
         DeleteMode::Delete => entitlement::user_state(c, integration, id, &s)?,
         DeleteMode::Deactivate => None,
     };
-    if before.as_ref().is_some_and(|b| b.entitled) {
-        // The record goes, so its revocation cannot be held; it still counts.
-        breaker::holds(c, integration, &s.breaker, true)?;
+    let mut mode = s.delete_mode;
+    if before.as_ref().is_some_and(|b| b.entitled)
+        && breaker::holds(c, integration, &s.breaker, true)?
+    {
+        // A held revocation needs its record: kept deprovisioned (SCIM sees
+        // it gone either way) until `breaker release` removes it.
+        mode = DeleteMode::Deactivate;
     }
-    let ((), deferred) = feed::deferring(|| users::delete(c, integration, id, if_match, actor))?;
+    let ((), deferred) =
+        feed::deferring(|| users::delete_as(c, integration, id, if_match, actor, &s, mode))?;
     let change = change(integration, id, Some(old.resource), None);
     events::user_deleted(c, &change, before, &deferred)?;
     for (group_id, _, how) in groups {

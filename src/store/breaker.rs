@@ -14,7 +14,7 @@
 
 use super::entitlement::{self, Hold};
 use super::feed::{self, EventType};
-use super::settings::{self, Breaker};
+use super::settings::{self, Breaker, DeleteMode};
 use super::Result;
 use rusqlite::{params, Connection};
 use serde_json::json;
@@ -138,8 +138,9 @@ fn trip(
 }
 
 /// `scimd breaker release`: resets the trip, restarts the window, and applies
-/// every held revocation (each an `entitlement.revoked` row). Returns how
-/// many users were released.
+/// every held revocation (each an `entitlement.revoked` row); with
+/// `--delete-mode delete`, the held records of deleted users then go.
+/// Returns how many users were released.
 pub fn release(conn: &Connection, integration_id: &str) -> Result<usize> {
     let s = settings::get(conn, integration_id)?;
     conn.execute(
@@ -152,6 +153,15 @@ pub fn release(conn: &Connection, integration_id: &str) -> Result<usize> {
         .collect::<rusqlite::Result<Vec<i64>>>()?;
     for seq in &held {
         entitlement::recompute(conn, integration_id, *seq, &s, Hold::Never)?;
+    }
+    if s.delete_mode == DeleteMode::Delete {
+        // Users deleted while held were kept deprovisioned for the hold; the
+        // delete mode says they go (their `user.deleted` row is written).
+        let mut gone = conn
+            .prepare_cached("DELETE FROM scim_user WHERE seq = ?1 AND deprovisioned IS NOT NULL")?;
+        for seq in &held {
+            gone.execute([seq])?;
+        }
     }
     Ok(held.len())
 }

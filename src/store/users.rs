@@ -417,14 +417,28 @@ pub fn delete(
     if_match: Option<&str>,
     actor: &Actor,
 ) -> Result<()> {
+    let s = settings::get(conn, integration_id)?;
+    delete_as(conn, integration_id, id, if_match, actor, &s, s.delete_mode)
+}
+
+/// A delete in `mode` rather than the integration's: the breaker keeps the
+/// record of a user whose revocation it holds, and removes it on release.
+pub fn delete_as(
+    conn: &Connection,
+    integration_id: &str,
+    id: &str,
+    if_match: Option<&str>,
+    actor: &Actor,
+    s: &Settings,
+    mode: DeleteMode,
+) -> Result<()> {
     let current = load(conn, integration_id, id)?.ok_or_else(|| not_found(id))?;
     check_if_match(if_match, current.user.version)?;
     let cols = columns(&current.user.resource)?;
-    let s = settings::get(conn, integration_id)?;
     // Either way the user's memberships end; the groups' members changed.
     let groups = direct_groups(conn, current.seq)?;
     super::groups::bump_versions(conn, &groups)?;
-    match s.delete_mode {
+    match mode {
         DeleteMode::Delete => {
             conn.execute("DELETE FROM scim_user WHERE seq = ?1", [current.seq])?;
             user_event(conn, actor, integration_id, id, &cols, audit::USER_DELETED)
@@ -448,7 +462,7 @@ pub fn delete(
                 "DELETE FROM membership WHERE member_user_seq = ?1",
                 [current.seq],
             )?;
-            entitlement::recompute_user(conn, integration_id, current.seq, &s)?;
+            entitlement::recompute_user(conn, integration_id, current.seq, s)?;
             user_event(
                 conn,
                 actor,

@@ -454,3 +454,23 @@ fn deactivations_older_than_the_window_do_not_count() {
     set_active(&server, &ids[2], false);
     assert!(held_ids(&server).is_empty(), "one in the window, not three");
 }
+
+#[test]
+fn a_deletion_for_good_is_held_and_completed_on_release() {
+    let (server, ids) = breaker_server(8);
+    let id = server.integration.id.clone();
+    server.scimd_ok(&["integration", "set", &id, "--delete-mode", "delete"]);
+    for user_id in &ids[..4] {
+        let path = server.scim(&format!("/Users/{user_id}"));
+        server.delete(&path, server.token()).expect(204);
+        server.get(&path, server.token()).expect(404);
+    }
+    assert_eq!(held_ids(&server), [ids[2].clone(), ids[3].clone()]);
+    server.scimd_ok(&["breaker", "release", &id]);
+    assert!(held_ids(&server).is_empty());
+    assert_eq!(members(&server).len(), 4);
+    // The record is gone for good: the same userName is a new user, not a
+    // revival of the held record.
+    let again = create_user(&server, "u3");
+    assert_ne!(again, ids[3]);
+}
