@@ -3,7 +3,7 @@
 //! passes the last `seq` it saw as `--since` never misses a change and never
 //! sees one twice: seqs are given in commit order by the one writer at a
 //! time, and never reused. `--follow` polls for new rows until interrupted
-//! (SIGINT, SIGTERM) or until stdout is closed.
+//! (SIGINT, SIGTERM) or until a write to stdout fails (the reader is gone).
 
 use super::{message, open};
 use crate::store::{feed, settings};
