@@ -221,6 +221,24 @@ CREATE INDEX changes_by_integration ON changes(integration_id, seq);
 -- `scimd breaker release` applies the revocation.
 ALTER TABLE scim_user ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
 
+-- migration 5
+-- The mass-deactivation breaker (issue 13): per-integration thresholds, and
+-- its state. `breaker_window` is in seconds. `breaker_tripped` is when it
+-- tripped (NULL: not tripped); `breaker_released` is the last release, after
+-- which the window counts afresh.
+ALTER TABLE integration ADD COLUMN breaker_on INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE integration ADD COLUMN breaker_percent INTEGER NOT NULL DEFAULT 25;
+ALTER TABLE integration ADD COLUMN breaker_min INTEGER NOT NULL DEFAULT 10;
+ALTER TABLE integration ADD COLUMN breaker_window INTEGER NOT NULL DEFAULT 900;
+ALTER TABLE integration ADD COLUMN breaker_tripped TEXT;
+ALTER TABLE integration ADD COLUMN breaker_released TEXT;
+-- The breaker counts deactivations and deletions in its window from the
+-- feed itself. A partial index: the other event types cost it nothing.
+CREATE INDEX changes_removals ON changes(integration_id, time)
+    WHERE type IN ('user.deactivated', 'user.deleted');
+-- Held users are few; `integration show` and `breaker release` find them here.
+CREATE INDEX scim_user_held ON scim_user(integration_id) WHERE held = 1;
+
 -- migration 6
 -- Webhooks (issue 13). A hook belongs to one integration and asks for some
 -- event types (`events`: a JSON array of patterns such as "user.*" or "*").
@@ -267,6 +285,7 @@ CREATE TABLE IF NOT EXISTS webhook_delivery (
 CREATE INDEX IF NOT EXISTS webhook_delivery_due ON webhook_delivery(next_attempt, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS webhook_delivery_pair ON webhook_delivery(webhook_id, resource_id, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS webhook_delivery_by_hook ON webhook_delivery(webhook_id, seq);
+
 -- migration 8
 -- The identity provider an admin configured for each integration (issue 14):
 -- it picks the setup guide (`scimd integration guide`) and is compared with

@@ -68,6 +68,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print an integration's change feed as JSON lines, oldest first.
+    Feed {
+        id: String,
+        /// Only changes after this seq (the last one a consumer saw).
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+        /// Most changes printed.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        limit: Option<i64>,
+        /// Keep printing new changes until interrupted.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// The mass-deactivation breaker.
+    #[command(subcommand)]
+    Breaker(BreakerCmd),
     /// Write a consistent, verified copy of the database (safe while serving).
     Backup(BackupArgs),
     /// Replace the database with a backup; the server must be stopped.
@@ -263,6 +279,18 @@ struct SetArgs {
     /// Requests allowed in a burst above the rate.
     #[arg(long)]
     rate_burst: Option<u32>,
+    /// The mass-deactivation breaker: on (the default) or off.
+    #[arg(long, value_parser = ["on", "off"])]
+    breaker: Option<String>,
+    /// Breaker: trip on deactivations + deletions above this % of entitled users (default 25).
+    #[arg(long)]
+    breaker_percent: Option<u32>,
+    /// Breaker: and at least this many users (default 10).
+    #[arg(long)]
+    breaker_min: Option<u32>,
+    /// Breaker: within this window (default 15m).
+    #[arg(long, value_parser = duration)]
+    breaker_window: Option<time::Duration>,
 }
 
 #[derive(Subcommand)]
@@ -300,6 +328,12 @@ enum PinCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum BreakerCmd {
+    /// Apply the revocations the tripped breaker holds, and reset it.
+    Release { id: String },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +379,10 @@ fn settings_change(a: &SetArgs) -> Result<scimd::store::settings::Change, String
         pin_digits: a.pin_digits,
         rate_limit: a.rate_limit,
         rate_burst: a.rate_burst,
+        breaker_on: a.breaker.as_deref().map(|b| b == "on"),
+        breaker_percent: a.breaker_percent,
+        breaker_min: a.breaker_min,
+        breaker_window_secs: a.breaker_window.map(|d| d.whole_seconds()),
     })
 }
 
@@ -546,6 +584,13 @@ fn main() -> ExitCode {
             limit,
             json,
         } => cli::audit::run(&db, &id, since.as_deref(), limit, json),
+        Command::Feed {
+            id,
+            since,
+            limit,
+            follow,
+        } => cli::feed::run(&db, &id, since, limit, follow),
+        Command::Breaker(BreakerCmd::Release { id }) => cli::breaker::release(&db, &id),
         Command::Backup(a) => {
             let target = match (a.file, a.dir) {
                 (_, Some(dir)) => Ok(cli::backup::Target::Dir {

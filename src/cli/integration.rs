@@ -76,6 +76,7 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
     let i = integrations::get(&conn, id).map_err(message)?;
     let toks = tokens::list_valid(&conn, id).map_err(message)?;
     let settings = crate::store::settings::get(&conn, id).map_err(message)?;
+    let breaker = crate::store::breaker::state(&conn, id).map_err(message)?;
     if as_json {
         return print_json(&json!({
             "id": i.id,
@@ -88,6 +89,7 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
             "groups": i.groups,
             "tokens": toks,
             "settings": settings,
+            "breaker": breaker,
         }));
     }
     println!("id:       {}", i.id);
@@ -108,6 +110,22 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
         settings.rate_limit,
         settings.rate_burst
     );
+    let b = &settings.breaker;
+    println!(
+        "breaker:  {} (trips above {}% of entitled users and at least {} deactivated or deleted within {})",
+        if b.on { "on" } else { "off" },
+        b.percent,
+        b.min,
+        super::settings::duration(b.window_secs)
+    );
+    match &breaker.tripped {
+        Some(since) => println!(
+            "breaker:  TRIPPED since {since}; {} revocation(s) held; apply them with `scimd breaker release {id}`",
+            breaker.held
+        ),
+        None if breaker.held > 0 => println!("breaker:  not tripped; {} revocation(s) held", breaker.held),
+        None => println!("breaker:  not tripped"),
+    }
     super::token::print_table(&toks);
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `scimd members`: the local side of the directory — who is entitled, with
-//! which roles and PIN — as a table, JSON or CSV.
+//! which roles and PIN — as a table, JSON or CSV. A member whose revocation
+//! the mass-deactivation breaker holds is still listed, marked `held`.
 
 use super::{message, open, print_json};
 use crate::store::entitlement;
@@ -26,6 +27,8 @@ pub fn members(db: &Path, id: &str, role: Option<&str>, format: Format) -> Resul
     match format {
         Format::Json => print_json(&list),
         Format::Csv => {
+            // The CSV columns are a stable contract for scripts: `held` is
+            // in the table and the JSON.
             println!("id,userName,externalId,displayName,email,active,roles,pin");
             for m in list {
                 let fields = [
@@ -49,11 +52,12 @@ pub fn members(db: &Path, id: &str, role: Option<&str>, format: Format) -> Resul
             }
             for m in list {
                 println!(
-                    "{:<36} {:<32} {:<24} {}",
+                    "{:<36} {:<32} {:<24} {}{}",
                     m.id,
                     m.user_name,
                     m.roles.join(","),
-                    m.pin.as_deref().unwrap_or("-")
+                    m.pin.as_deref().unwrap_or("-"),
+                    if m.held { "  held" } else { "" }
                 );
             }
             Ok(())

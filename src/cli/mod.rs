@@ -7,8 +7,10 @@
 
 pub mod audit;
 pub mod backup;
+pub mod breaker;
 pub mod check;
 pub mod completions;
+pub mod feed;
 pub mod guide;
 pub mod integration;
 pub mod mapping;

@@ -1,8 +1,8 @@
 //! What a change did, as one value: which integration, which kind of record,
 //! which id, and its state before and after. Every operation of this layer
 //! returns one with its outcome, collected inside the transaction that made
-//! it; the change feed, webhooks and the mass-deactivation breaker are meant
-//! to consume these. Nothing consumes them yet.
+//! it. `events` turns each into its change-feed rows (and so its webhook
+//! deliveries) in the same transaction.
 
 use crate::scim::patch::MemberOp;
 use serde_json::Value;

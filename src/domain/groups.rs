@@ -5,11 +5,13 @@
 //! response will show them.
 
 use super::change::{Change, Outcome, Subject};
+use super::events;
 use super::resources::{log_quirks, normalize, Resource};
 use super::Kind;
 use crate::scim::patch::{self, MemberOp};
 use crate::scim::schema::GROUP_TYPE;
 use crate::store::audit::Actor;
+use crate::store::feed;
 use crate::store::groups::{self, StoredGroup};
 use crate::store::{Result, StoreError};
 use rusqlite::Connection;
@@ -19,12 +21,14 @@ fn current(c: &Connection, integration: &str, id: &str) -> Result<StoredGroup> {
     groups::get(c, integration, id, false)?.ok_or_else(|| groups::not_found(id))
 }
 
+/// The outcome, with its feed events written.
 fn outcome(
+    c: &Connection,
     integration: &str,
     old: Option<Value>,
-    group: StoredGroup,
+    (group, deferred): (StoredGroup, feed::Deferred),
     members: Vec<MemberOp>,
-) -> Outcome<StoredGroup> {
+) -> Result<Outcome<StoredGroup>> {
     let mut change = Change::new(
         integration,
         Subject::Group,
@@ -33,10 +37,11 @@ fn outcome(
         Some(group.resource.clone()),
     );
     change.members = members;
-    Outcome {
+    events::group_written(c, &change, &deferred)?;
+    Ok(Outcome {
         value: group,
         change,
-    }
+    })
 }
 
 pub fn create(
@@ -48,13 +53,14 @@ pub fn create(
     let mut resource = normalize(&GROUP_TYPE, body, integration, actor)?;
     let members = groups::take_members(&mut resource);
     let id = crate::secret::new_resource_id();
-    let group = groups::insert(c, integration, &id, &resource, &members, actor)?;
+    let group =
+        feed::deferring(|| groups::insert(c, integration, &id, &resource, &members, actor))?;
     let ops = if members.is_empty() {
         Vec::new()
     } else {
         vec![MemberOp::Add(members)]
     };
-    Ok(outcome(integration, None, group, ops))
+    outcome(c, integration, None, group, ops)
 }
 
 pub fn replace(
@@ -69,8 +75,9 @@ pub fn replace(
     let members = groups::take_members(&mut resource);
     let old = current(c, integration, id)?;
     let ops = vec![MemberOp::ReplaceAll(members)];
-    let group = groups::update(c, integration, id, &resource, &ops, if_match, actor)?;
-    Ok(outcome(integration, Some(old.resource), group, ops))
+    let group =
+        feed::deferring(|| groups::update(c, integration, id, &resource, &ops, if_match, actor))?;
+    outcome(c, integration, Some(old.resource), group, ops)
 }
 
 /// A PATCH: attribute changes edit the JSON, member operations the table.
@@ -85,21 +92,24 @@ pub fn patch(
     let old = current(c, integration, id)?;
     let patched = patch::apply(&GROUP_TYPE, &old.resource, body)?;
     log_quirks(&patched, integration, actor);
-    let group = groups::update(
+    let group = feed::deferring(|| {
+        groups::update(
+            c,
+            integration,
+            id,
+            &patched.resource,
+            &patched.member_ops,
+            if_match,
+            actor,
+        )
+    })?;
+    outcome(
         c,
-        integration,
-        id,
-        &patched.resource,
-        &patched.member_ops,
-        if_match,
-        actor,
-    )?;
-    Ok(outcome(
         integration,
         Some(old.resource),
         group,
         patched.member_ops,
-    ))
+    )
 }
 
 pub fn delete(
@@ -110,14 +120,10 @@ pub fn delete(
     actor: &Actor,
 ) -> Result<Change> {
     let old = current(c, integration, id)?;
-    groups::delete(c, integration, id, if_match, actor)?;
-    Ok(Change::new(
-        integration,
-        Subject::Group,
-        id,
-        Some(old.resource),
-        None,
-    ))
+    let ((), deferred) = feed::deferring(|| groups::delete(c, integration, id, if_match, actor))?;
+    let change = Change::new(integration, Subject::Group, id, Some(old.resource), None);
+    events::group_written(c, &change, &deferred)?;
+    Ok(change)
 }
 
 /// Re-reads a group after a change when the response shows members.
@@ -227,5 +233,43 @@ mod tests {
             done.change.members,
             vec![MemberOp::Remove(vec!["u1".into()])]
         );
+    }
+
+    #[test]
+    fn a_member_patch_that_fails_halfway_leaves_no_feed_row() {
+        let c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&c).unwrap();
+        crate::store::integrations::create(&c, "int_a", "a").unwrap();
+        let actor = Actor::scim("r1");
+        let body = json!({"schemas": [crate::scim::schema::USER_URN], "userName": "alice"});
+        let alice = super::super::users::create(&c, "int_a", &body, &actor)
+            .unwrap()
+            .value;
+        let body = json!({"schemas": [GROUP_URN], "displayName": "staff"});
+        let group = create(&c, "int_a", &body, &actor).unwrap().value;
+        let rows = |c: &Connection| crate::store::feed::read(c, "int_a", 0, 100).unwrap().len();
+        let before = rows(&c);
+        let last = crate::store::feed::last_seq(&c, "int_a").unwrap();
+        // Alice is added (a membership row, held back), then the unknown
+        // member fails the operation: its savepoint and its rows go.
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members",
+                            "value": [{"value": alice.id}, {"value": "nope"}]}]
+        });
+        let failed = crate::store::writer::nested(&c, |c| {
+            patch(c, "int_a", &group.id, &body, None, &actor).map(|_| ())
+        });
+        assert!(failed.is_err());
+        assert_eq!(rows(&c), before);
+        // The next operation writes only its own rows.
+        let body = json!({"schemas": [GROUP_URN], "displayName": "other"});
+        create(&c, "int_a", &body, &actor).unwrap();
+        let kinds: Vec<String> = crate::store::feed::read(&c, "int_a", last, 100)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
+        assert_eq!(kinds, ["group.created"]);
     }
 }

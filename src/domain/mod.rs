@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod bulk;
 pub mod change;
+pub mod events;
 pub mod groups;
 pub mod housekeeping;
 pub mod resources;

@@ -3,6 +3,7 @@
 //! through nested groups), read only when the response will show them.
 
 use super::change::{Change, Outcome, Subject};
+use super::events;
 use super::resources::{log_quirks, normalize, Resource};
 use super::Kind;
 use crate::scim::etag::check_if_match;
@@ -11,8 +12,9 @@ use crate::scim::resource;
 use crate::scim::schema::USER_TYPE;
 use crate::store::audit::Actor;
 use crate::store::feed::{self, EventType};
+use crate::store::settings::{self, DeleteMode};
 use crate::store::users::{self, StoredUser};
-use crate::store::{entitlement, groups, Result, StoreError};
+use crate::store::{breaker, entitlement, groups, Result, StoreError};
 use rusqlite::Connection;
 use serde_json::Value;
 
@@ -54,13 +56,13 @@ pub fn create(
 ) -> Result<Outcome<StoredUser>> {
     let resource = normalize(&USER_TYPE, body, integration, actor)?;
     let id = crate::secret::new_resource_id();
-    let user = users::insert(c, integration, &id, &resource, actor)?;
-    // feed: user.created
-    if let Some(state) = entitlement::local_state(c, integration, &id)? {
-        feed::record(c, integration, EventType::UserCreated, &id, state)?;
-    }
+    let (user, deferred) =
+        feed::deferring(|| users::insert(c, integration, &id, &resource, actor))?;
+    // A revived deprovisioned record keeps its own id.
+    let change = change(integration, &user.id, None, Some(user.resource.clone()));
+    events::user_written(c, &change, &deferred)?;
     Ok(Outcome {
-        change: change(integration, &id, None, Some(user.resource.clone())),
+        change,
         value: user,
     })
 }
@@ -76,14 +78,17 @@ pub fn replace(
     let resource = normalize(&USER_TYPE, body, integration, actor)?;
     let old = current(c, integration, id)?;
     resource::check_immutable(&USER_TYPE, &old.resource, &resource)?;
-    let user = users::replace(c, integration, id, &resource, if_match, actor)?;
+    let (user, deferred) =
+        feed::deferring(|| users::replace(c, integration, id, &resource, if_match, actor))?;
+    let change = change(
+        integration,
+        id,
+        Some(old.resource),
+        Some(user.resource.clone()),
+    );
+    events::user_written(c, &change, &deferred)?;
     Ok(Outcome {
-        change: change(
-            integration,
-            id,
-            Some(old.resource),
-            Some(user.resource.clone()),
-        ),
+        change,
         value: user,
     })
 }
@@ -101,14 +106,17 @@ pub fn patch(
     let patched = patch::apply(&USER_TYPE, &old.resource, body)?;
     log_quirks(&patched, integration, actor);
     resource::check_immutable(&USER_TYPE, &old.resource, &patched.resource)?;
-    let user = users::replace(c, integration, id, &patched.resource, None, actor)?;
+    let (user, deferred) =
+        feed::deferring(|| users::replace(c, integration, id, &patched.resource, None, actor))?;
+    let change = change(
+        integration,
+        id,
+        Some(old.resource),
+        Some(user.resource.clone()),
+    );
+    events::user_written(c, &change, &deferred)?;
     Ok(Outcome {
-        change: change(
-            integration,
-            id,
-            Some(old.resource),
-            Some(user.resource.clone()),
-        ),
+        change,
         value: user,
     })
 }
@@ -123,8 +131,39 @@ pub fn delete(
     actor: &Actor,
 ) -> Result<Change> {
     let old = current(c, integration, id)?;
-    users::delete(c, integration, id, if_match, actor)?;
-    Ok(change(integration, id, Some(old.resource), None))
+    // What the delete ends, read before it: direct memberships, and the
+    // state of a user deleted for good (a deprovisioned one is recomputed).
+    let groups = groups::groups_of_user(c, integration, id)?;
+    let s = settings::get(c, integration)?;
+    let before = match s.delete_mode {
+        DeleteMode::Delete => entitlement::user_state(c, integration, id, &s)?,
+        DeleteMode::Deactivate => None,
+    };
+    let mut mode = s.delete_mode;
+    if before.as_ref().is_some_and(|b| b.entitled)
+        && breaker::holds(c, integration, &s.breaker, true)?
+    {
+        // A held revocation needs its record: kept deprovisioned (SCIM sees
+        // it gone either way) until `breaker release` removes it.
+        mode = DeleteMode::Deactivate;
+    }
+    let ((), deferred) =
+        feed::deferring(|| users::delete_as(c, integration, id, if_match, actor, &s, mode))?;
+    let change = change(integration, id, Some(old.resource), None);
+    events::user_deleted(c, &change, before, &deferred)?;
+    for (group_id, _, how) in groups {
+        if how == "direct" {
+            let data = serde_json::json!({"id": group_id, "member": id, "memberType": "User"});
+            feed::record(
+                c,
+                integration,
+                EventType::MembershipRemoved,
+                &group_id,
+                data,
+            )?;
+        }
+    }
+    Ok(change)
 }
 
 impl Resource for UserView {
@@ -244,6 +283,49 @@ mod tests {
         let change = delete(&c, "int_a", &user.id, None, &Actor::scim("r3")).unwrap();
         assert_eq!(change.old.unwrap()["userName"], json!("bjensen"));
         assert_eq!(change.new, None);
+    }
+
+    fn feed_types(c: &Connection) -> Vec<String> {
+        crate::store::feed::read(c, "int_a", 0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.kind)
+            .collect()
+    }
+
+    #[test]
+    fn a_delete_for_good_writes_deleted_then_the_revocation() {
+        let c = db();
+        c.execute("UPDATE integration SET delete_mode = 'delete'", [])
+            .unwrap();
+        let user = bjensen(&c);
+        delete(&c, "int_a", &user.id, None, &Actor::scim("r5")).unwrap();
+        assert_eq!(
+            feed_types(&c),
+            [
+                "user.created",
+                "entitlement.granted",
+                "user.deleted",
+                "entitlement.revoked"
+            ]
+        );
+        let rows = crate::store::feed::read(&c, "int_a", 0, 100).unwrap();
+        assert_eq!(rows[2].data["entitled"], json!(false));
+        assert_eq!(rows[2].data["userName"], json!("bjensen"));
+    }
+
+    #[test]
+    fn a_pin_reset_writes_pin_set_with_the_new_pin() {
+        let c = db();
+        c.execute("UPDATE integration SET pin_digits = 6", [])
+            .unwrap();
+        let user = bjensen(&c);
+        let (_, pin) =
+            crate::store::entitlement::reset_pin(&c, "int_a", &user.id, &Actor::cli()).unwrap();
+        let rows = crate::store::feed::read(&c, "int_a", 0, 100).unwrap();
+        let last = rows.last().unwrap();
+        assert_eq!(last.kind, "pin.set");
+        assert_eq!(last.data["pin"], json!(pin));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use super::audit::{self, Actor};
 use super::settings::{self, Settings};
-use super::{Result, StoreError};
+use super::{feed, Result, StoreError};
 use crate::scim::error::ScimError;
 use rand::rngs::OsRng;
 use rand::Rng;
@@ -67,25 +67,72 @@ fn unique_pin(conn: &Connection, integration_id: &str, digits: u8) -> Result<Str
     )))
 }
 
-/// Recomputes one user's roles, entitlement and (if needed) PIN.
+/// Recomputes one user's roles, entitlement and (if needed) PIN, and hands
+/// the change of local state to the feed. A revocation may be held by the
+/// mass-deactivation breaker (see `breaker`): the user then stays entitled,
+/// marked `held`.
 pub fn recompute_user(
     conn: &Connection,
     integration_id: &str,
     user_seq: i64,
     s: &Settings,
 ) -> Result<()> {
-    let row: Option<(bool, bool, String, i64, Option<String>)> = conn
+    recompute(conn, integration_id, user_seq, s, Hold::AsTheBreakerSays)
+}
+
+/// Whether a revocation may be held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    AsTheBreakerSays,
+    /// `breaker release`: apply it.
+    Never,
+}
+
+pub(crate) fn recompute(
+    conn: &Connection,
+    integration_id: &str,
+    user_seq: i64,
+    s: &Settings,
+    hold: Hold,
+) -> Result<()> {
+    let Some((row, deprovisioned)) = conn
         .prepare_cached(
-            "SELECT active, deprovisioned IS NOT NULL, roles, entitled, pin FROM scim_user WHERE seq = ?1",
+            "SELECT id, user_name, external_id, display_name, primary_email, active, entitled,
+                    held, roles, pin, deprovisioned IS NOT NULL
+             FROM scim_user WHERE seq = ?1",
         )?
-        .query_row([user_seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-        .optional()?;
-    let Some((active, deprovisioned, old_roles, old_entitled, pin)) = row else {
+        .query_row([user_seq], |r| {
+            Ok((
+                StateRow {
+                    id: r.get(0)?,
+                    user_name: r.get(1)?,
+                    external_id: r.get(2)?,
+                    display_name: r.get(3)?,
+                    email: r.get(4)?,
+                    active: r.get(5)?,
+                    entitled: r.get(6)?,
+                    held: r.get(7)?,
+                    roles: r.get(8)?,
+                    pin: r.get(9)?,
+                },
+                r.get::<_, bool>(10)?,
+            ))
+        })
+        .optional()?
+    else {
         return Ok(());
     };
+    let before = row.clone().into_state(s)?;
     let roles = roles_of(conn, integration_id, user_seq, s)?;
     let roles_json = serde_json::to_string(&roles)?;
-    let entitled = !deprovisioned && active && (!roles.is_empty() || !s.require_mapping);
+    let wanted = !deprovisioned && row.active && (!roles.is_empty() || !s.require_mapping);
+    let removal = !row.active || deprovisioned;
+    let held = row.entitled
+        && !wanted
+        && hold == Hold::AsTheBreakerSays
+        && super::breaker::holds(conn, integration_id, &s.breaker, removal)?;
+    let entitled = wanted || held;
+    let pin = row.pin.clone();
     let wrong_length = pin
         .as_ref()
         .is_some_and(|p| s.pin_digits != 0 && p.len() != usize::from(s.pin_digits));
@@ -98,13 +145,94 @@ pub fn recompute_user(
     } else {
         None
     };
-    if roles_json != old_roles || i64::from(entitled) != old_entitled || new_pin.is_some() {
+    if roles_json != row.roles || entitled != row.entitled || new_pin.is_some() || held != row.held
+    {
         conn.prepare_cached(
-            "UPDATE scim_user SET roles = ?2, entitled = ?3, pin = coalesce(?4, pin) WHERE seq = ?1",
+            "UPDATE scim_user SET roles = ?2, entitled = ?3, pin = coalesce(?4, pin), held = ?5
+             WHERE seq = ?1",
         )?
-        .execute(params![user_seq, roles_json, entitled, new_pin])?;
+        .execute(params![user_seq, roles_json, entitled, new_pin, held])?;
     }
-    Ok(())
+    let after = StateRow {
+        entitled,
+        held,
+        roles: roles_json,
+        pin: new_pin.or(pin),
+        ..row
+    }
+    .into_state(s)?;
+    feed::recomputed(
+        conn,
+        integration_id,
+        feed::Recomputed {
+            before: before.local(),
+            after,
+        },
+    )
+}
+
+/// The columns a user's [`feed::UserState`] is read from.
+#[derive(Clone)]
+struct StateRow {
+    id: String,
+    user_name: String,
+    external_id: Option<String>,
+    display_name: Option<String>,
+    email: Option<String>,
+    active: bool,
+    entitled: bool,
+    held: bool,
+    roles: String,
+    pin: Option<String>,
+}
+
+impl StateRow {
+    /// With PINs off, stored PINs are kept but never shown.
+    fn into_state(self, s: &Settings) -> Result<feed::UserState> {
+        Ok(feed::UserState {
+            id: self.id,
+            user_name: self.user_name,
+            external_id: self.external_id,
+            display_name: self.display_name,
+            email: self.email,
+            active: self.active,
+            entitled: self.entitled,
+            held: self.held,
+            roles: serde_json::from_str(&self.roles)?,
+            pin: self.pin.filter(|_| s.pin_digits > 0),
+        })
+    }
+}
+
+/// A live user's state as the feed shows it, by id; None when there is none.
+pub fn user_state(
+    conn: &Connection,
+    integration_id: &str,
+    id: &str,
+    s: &Settings,
+) -> Result<Option<feed::UserState>> {
+    conn.prepare_cached(
+        "SELECT id, user_name, external_id, display_name, primary_email, active, entitled,
+                held, roles, pin
+         FROM scim_user WHERE integration_id = ?1 AND id = ?2 AND deprovisioned IS NULL",
+    )?
+    .query_row(params![integration_id, id], |r| {
+        Ok(StateRow {
+            id: r.get(0)?,
+            user_name: r.get(1)?,
+            external_id: r.get(2)?,
+            display_name: r.get(3)?,
+            email: r.get(4)?,
+            active: r.get(5)?,
+            entitled: r.get(6)?,
+            held: r.get(7)?,
+            roles: r.get(8)?,
+            pin: r.get(9)?,
+        })
+    })
+    .optional()?
+    .map(|row| row.into_state(s))
+    .transpose()
 }
 
 /// Users below a group: its user members and those of its nested groups.
@@ -186,13 +314,15 @@ pub struct Member {
     pub active: bool,
     pub roles: Vec<String>,
     pub pin: Option<String>,
+    /// Entitled only because the breaker holds the revocation.
+    pub held: bool,
 }
 
 /// Entitled members, optionally only those holding `role`.
 pub fn members(conn: &Connection, integration_id: &str, role: Option<&str>) -> Result<Vec<Member>> {
     let s = settings::get(conn, integration_id)?;
     let mut stmt = conn.prepare(
-        "SELECT id, user_name, external_id, display_name, primary_email, active, roles, pin
+        "SELECT id, user_name, external_id, display_name, primary_email, active, roles, pin, held
          FROM scim_user WHERE integration_id = ?1 AND entitled = 1
            AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(roles) WHERE value = ?2))
          ORDER BY user_name_fold",
@@ -209,6 +339,7 @@ pub fn members(conn: &Connection, integration_id: &str, role: Option<&str>) -> R
                 active: r.get(5)?,
                 roles: Vec::new(),
                 pin: r.get(7)?,
+                held: r.get(8)?,
             },
             roles,
         ))
@@ -305,5 +436,14 @@ pub fn reset_pin(
             detail: None,
         },
     )?;
+    if let Some(state) = user_state(conn, integration_id, &id, &s)? {
+        feed::record(
+            conn,
+            integration_id,
+            feed::EventType::PinSet,
+            &id,
+            state.to_json(),
+        )?;
+    }
     Ok((id, pin))
 }

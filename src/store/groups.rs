@@ -61,6 +61,15 @@ enum Target {
     Group(i64),
 }
 
+impl Target {
+    fn kind(self) -> &'static str {
+        match self {
+            Target::User(_) => "User",
+            Target::Group(_) => "Group",
+        }
+    }
+}
+
 pub fn not_found(id: &str) -> StoreError {
     ScimError::not_found(format!("no Group with id '{id}'")).into()
 }
@@ -246,13 +255,10 @@ fn remove_member_by_id(
     Ok(n > 0)
 }
 
-fn remove_all_members(conn: &Connection, group_seq: i64) -> Result<Vec<String>> {
-    let ids = member_list(conn, group_seq)?
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+fn remove_all_members(conn: &Connection, group_seq: i64) -> Result<Vec<Member>> {
+    let members = member_list(conn, group_seq)?;
     conn.execute("DELETE FROM membership WHERE group_seq = ?1", [group_seq])?;
-    Ok(ids)
+    Ok(members)
 }
 
 /// Most members one list response carries, over all its groups.
@@ -296,6 +302,20 @@ struct Audit<'a> {
 }
 
 impl Audit<'_> {
+    /// A member added or removed: its audit row and its feed event.
+    fn member(&self, added: bool, member_id: &str, kind: &'static str) -> Result<()> {
+        let event = if added { MEMBER_ADDED } else { MEMBER_REMOVED };
+        self.event(event, Some(member_id))?;
+        super::feed::membership(
+            self.conn,
+            self.integration_id,
+            self.group_id,
+            added,
+            member_id,
+            kind,
+        )
+    }
+
     fn event(&self, event: &str, detail: Option<&str>) -> Result<()> {
         audit::record(
             self.conn,
@@ -364,7 +384,7 @@ fn apply_member_ops(
                 for m in list {
                     let target = resolve_member(conn, integration_id, m)?;
                     if add_member(conn, group_seq, target, &m.value)? {
-                        audit.event(MEMBER_ADDED, Some(&m.value))?;
+                        audit.member(true, &m.value, target.kind())?;
                         touch(conn, target, affected)?;
                         changed = true;
                     }
@@ -378,7 +398,7 @@ fn apply_member_ops(
                     };
                     let target = resolve_member(conn, integration_id, &probe).ok();
                     if remove_member_by_id(conn, integration_id, group_seq, id)? {
-                        audit.event(MEMBER_REMOVED, Some(id))?;
+                        audit.member(false, id, target.map_or("User", Target::kind))?;
                         if let Some(t) = target {
                             touch(conn, t, affected)?;
                         }
@@ -394,8 +414,8 @@ fn apply_member_ops(
             }
             MemberOp::RemoveAll => {
                 let removed = remove_all_members(conn, group_seq)?;
-                for id in &removed {
-                    audit.event(MEMBER_REMOVED, Some(id))?;
+                for m in &removed {
+                    audit.member(false, &m.id, m.kind)?;
                 }
                 changed |= !removed.is_empty();
             }
@@ -430,7 +450,7 @@ fn remove_matching(
         if matches_element(filter, &element, &case_exact)
             && remove_member_by_id(conn, integration_id, group_seq, &m.id)?
         {
-            audit.event(MEMBER_REMOVED, Some(&m.id))?;
+            audit.member(false, &m.id, m.kind)?;
             changed = true;
         }
     }
@@ -455,13 +475,13 @@ fn replace_members(
         if !wanted.iter().any(|(_, id)| id == &m.id)
             && remove_member_by_id(conn, integration_id, group_seq, &m.id)?
         {
-            audit.event(MEMBER_REMOVED, Some(&m.id))?;
+            audit.member(false, &m.id, m.kind)?;
             changed = true;
         }
     }
     for (target, id) in wanted {
         if add_member(conn, group_seq, target, &id)? {
-            audit.event(MEMBER_ADDED, Some(&id))?;
+            audit.member(true, &id, target.kind())?;
             changed = true;
         }
     }
@@ -703,7 +723,7 @@ pub fn delete(
             group_id: parent_id,
             external_id: parent_ext.as_deref(),
         };
-        parent.event(MEMBER_REMOVED, Some(id))?;
+        parent.member(false, id, "Group")?;
     }
     recompute(conn, integration_id, affected)?;
     let audit = Audit {

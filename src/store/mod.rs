@@ -6,6 +6,7 @@
 //! `domain/`, `server/` or `cli/`.
 
 pub mod audit;
+pub mod breaker;
 pub mod certificate;
 pub mod connection;
 pub mod entitlement;

@@ -1,6 +1,6 @@
 //! Per-integration settings (`scimd integration set`): delete mode, email
 //! uniqueness, mapping requirement, groups as roles, PIN length and rate
-//! limits. Stored as columns of `integration`, read when a request needs them,
+//! limits, and the mass-deactivation breaker's thresholds. Stored as columns of `integration`, read when a request needs them,
 //! so a change applies to a running server at once.
 
 use super::{Result, StoreError};
@@ -45,6 +45,29 @@ pub struct Settings {
     pub pin_digits: u8,
     pub rate_limit: u32,
     pub rate_burst: u32,
+    pub breaker: Breaker,
+}
+
+/// When the mass-deactivation breaker trips (see `store::breaker`): more
+/// than `percent`% of entitled users and at least `min` users deactivated
+/// or deleted within `window_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Breaker {
+    pub on: bool,
+    pub percent: u32,
+    pub min: u32,
+    pub window_secs: i64,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Breaker {
+            on: true,
+            percent: 25,
+            min: 10,
+            window_secs: 15 * 60,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -59,6 +82,7 @@ impl Default for Settings {
             // Rate limits): fairness comes from the in-flight share.
             rate_limit: 5000,
             rate_burst: 10000,
+            breaker: Breaker::default(),
         }
     }
 }
@@ -73,6 +97,10 @@ pub struct Change {
     pub pin_digits: Option<u8>,
     pub rate_limit: Option<u32>,
     pub rate_burst: Option<u32>,
+    pub breaker_on: Option<bool>,
+    pub breaker_percent: Option<u32>,
+    pub breaker_min: Option<u32>,
+    pub breaker_window_secs: Option<i64>,
 }
 
 impl Change {
@@ -84,6 +112,10 @@ impl Change {
             && self.pin_digits.is_none()
             && self.rate_limit.is_none()
             && self.rate_burst.is_none()
+            && self.breaker_on.is_none()
+            && self.breaker_percent.is_none()
+            && self.breaker_min.is_none()
+            && self.breaker_window_secs.is_none()
     }
 
     pub fn apply(&self, s: &Settings) -> std::result::Result<Settings, String> {
@@ -95,6 +127,12 @@ impl Change {
             pin_digits: self.pin_digits.unwrap_or(s.pin_digits),
             rate_limit: self.rate_limit.unwrap_or(s.rate_limit),
             rate_burst: self.rate_burst.unwrap_or(s.rate_burst),
+            breaker: Breaker {
+                on: self.breaker_on.unwrap_or(s.breaker.on),
+                percent: self.breaker_percent.unwrap_or(s.breaker.percent),
+                min: self.breaker_min.unwrap_or(s.breaker.min),
+                window_secs: self.breaker_window_secs.unwrap_or(s.breaker.window_secs),
+            },
         };
         if out.pin_digits != 0 && !(4..=8).contains(&out.pin_digits) {
             return Err(format!(
@@ -105,6 +143,15 @@ impl Change {
         if out.rate_limit == 0 || out.rate_burst == 0 {
             return Err("--rate-limit and --rate-burst must be at least 1".into());
         }
+        if !(1..=100).contains(&out.breaker.percent) {
+            return Err(format!(
+                "--breaker-percent must be 1 to 100, got {}",
+                out.breaker.percent
+            ));
+        }
+        if out.breaker.min == 0 || out.breaker.window_secs <= 0 {
+            return Err("--breaker-min and --breaker-window must be at least 1".into());
+        }
         Ok(out)
     }
 }
@@ -112,7 +159,7 @@ impl Change {
 pub fn get(conn: &Connection, integration_id: &str) -> Result<Settings> {
     conn.prepare_cached(
         "SELECT delete_mode, unique_email, require_mapping, groups_as_roles, pin_digits,
-                rate_limit, rate_burst
+                rate_limit, rate_burst, breaker_on, breaker_percent, breaker_min, breaker_window
          FROM integration WHERE id = ?1",
     )?
     .query_row([integration_id], |r| {
@@ -125,6 +172,12 @@ pub fn get(conn: &Connection, integration_id: &str) -> Result<Settings> {
             pin_digits: r.get(4)?,
             rate_limit: r.get(5)?,
             rate_burst: r.get(6)?,
+            breaker: Breaker {
+                on: r.get(7)?,
+                percent: r.get(8)?,
+                min: r.get(9)?,
+                window_secs: r.get(10)?,
+            },
         })
     })
     .optional()?
@@ -138,7 +191,8 @@ pub fn get(conn: &Connection, integration_id: &str) -> Result<Settings> {
 pub fn put(conn: &Connection, integration_id: &str, s: &Settings) -> Result<()> {
     conn.execute(
         "UPDATE integration SET delete_mode = ?2, unique_email = ?3, require_mapping = ?4,
-             groups_as_roles = ?5, pin_digits = ?6, rate_limit = ?7, rate_burst = ?8
+             groups_as_roles = ?5, pin_digits = ?6, rate_limit = ?7, rate_burst = ?8,
+             breaker_on = ?9, breaker_percent = ?10, breaker_min = ?11, breaker_window = ?12
          WHERE id = ?1",
         params![
             integration_id,
@@ -148,7 +202,11 @@ pub fn put(conn: &Connection, integration_id: &str, s: &Settings) -> Result<()> 
             s.groups_as_roles,
             s.pin_digits,
             s.rate_limit,
-            s.rate_burst
+            s.rate_burst,
+            s.breaker.on,
+            s.breaker.percent,
+            s.breaker.min,
+            s.breaker.window_secs
         ],
     )?;
     Ok(())

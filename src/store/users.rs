@@ -417,14 +417,28 @@ pub fn delete(
     if_match: Option<&str>,
     actor: &Actor,
 ) -> Result<()> {
+    let s = settings::get(conn, integration_id)?;
+    delete_as(conn, integration_id, id, if_match, actor, &s, s.delete_mode)
+}
+
+/// A delete in `mode` rather than the integration's: the breaker keeps the
+/// record of a user whose revocation it holds, and removes it on release.
+pub fn delete_as(
+    conn: &Connection,
+    integration_id: &str,
+    id: &str,
+    if_match: Option<&str>,
+    actor: &Actor,
+    s: &Settings,
+    mode: DeleteMode,
+) -> Result<()> {
     let current = load(conn, integration_id, id)?.ok_or_else(|| not_found(id))?;
     check_if_match(if_match, current.user.version)?;
     let cols = columns(&current.user.resource)?;
-    let s = settings::get(conn, integration_id)?;
     // Either way the user's memberships end; the groups' members changed.
     let groups = direct_groups(conn, current.seq)?;
     super::groups::bump_versions(conn, &groups)?;
-    match s.delete_mode {
+    match mode {
         DeleteMode::Delete => {
             conn.execute("DELETE FROM scim_user WHERE seq = ?1", [current.seq])?;
             user_event(conn, actor, integration_id, id, &cols, audit::USER_DELETED)
@@ -448,7 +462,7 @@ pub fn delete(
                 "DELETE FROM membership WHERE member_user_seq = ?1",
                 [current.seq],
             )?;
-            entitlement::recompute_user(conn, integration_id, current.seq, &s)?;
+            entitlement::recompute_user(conn, integration_id, current.seq, s)?;
             user_event(
                 conn,
                 actor,
@@ -477,9 +491,11 @@ pub fn purge_deprovisioned(
     actor: &Actor,
 ) -> Result<usize> {
     super::integrations::get(conn, integration_id)?;
+    // A user whose revocation the breaker holds is kept until its release.
     let mut stmt = conn.prepare(
         "DELETE FROM scim_user WHERE integration_id = ?1 AND deprovisioned IS NOT NULL
-           AND deprovisioned < ?2 RETURNING id, user_name, external_id",
+           AND deprovisioned < ?2 AND held = 0
+         RETURNING id, user_name, external_id, display_name, primary_email",
     )?;
     let gone = stmt
         .query_map(params![integration_id, before], |r| {
@@ -487,10 +503,33 @@ pub fn purge_deprovisioned(
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (id, user_name, external_id) in &gone {
+    for (id, user_name, external_id, display_name, email) in &gone {
+        let state = super::feed::UserState {
+            id: id.clone(),
+            user_name: user_name.clone(),
+            external_id: external_id.clone(),
+            display_name: display_name.clone(),
+            email: email.clone(),
+            active: false,
+            entitled: false,
+            held: false,
+            roles: Vec::new(),
+            pin: None,
+        };
+        let mut data = state.to_json();
+        data["purged"] = Value::Bool(true);
+        super::feed::record(
+            conn,
+            integration_id,
+            super::feed::EventType::UserDeleted,
+            id,
+            data,
+        )?;
         audit::record(
             conn,
             actor,

@@ -391,7 +391,8 @@ fn settings_show_defaults_in_snake_case() {
     assert_eq!(
         show["settings"],
         json!({"delete_mode": "deactivate", "unique_email": false, "require_mapping": false,
-               "groups_as_roles": false, "pin_digits": 0, "rate_limit": 5000, "rate_burst": 10000})
+               "groups_as_roles": false, "pin_digits": 0, "rate_limit": 5000, "rate_burst": 10000,
+               "breaker": {"on": true, "percent": 25, "min": 10, "window_secs": 900}})
     );
 }
 
