@@ -220,3 +220,46 @@ CREATE INDEX changes_by_integration ON changes(integration_id, seq);
 -- keeps `entitled = 1` (doors keep opening) and has `held = 1` until
 -- `scimd breaker release` applies the revocation.
 ALTER TABLE scim_user ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+
+-- migration 16
+-- Deep startIndex paging (issue 15) seeks from remembered page boundaries
+-- instead of skipping rows with OFFSET. A boundary is only valid for the
+-- exact data it was read from, so each integration has a generation that
+-- every change to what its searches see (users, groups, memberships) bumps,
+-- in the change's own transaction. Triggers, so no write path (the server,
+-- the CLI, another process) can forget it; a reader compares the generation
+-- it reads in its own snapshot with the one the boundary was taken at.
+CREATE TABLE search_generation (
+    integration_id TEXT PRIMARY KEY REFERENCES integration(id) ON DELETE CASCADE,
+    gen            INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+INSERT INTO search_generation(integration_id) SELECT id FROM integration;
+CREATE TRIGGER search_generation_new_integration AFTER INSERT ON integration BEGIN
+    INSERT OR IGNORE INTO search_generation(integration_id) VALUES (NEW.id);
+END;
+CREATE TRIGGER search_generation_user_insert AFTER INSERT ON scim_user BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
+END;
+CREATE TRIGGER search_generation_user_update AFTER UPDATE ON scim_user BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
+END;
+CREATE TRIGGER search_generation_user_delete AFTER DELETE ON scim_user BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = OLD.integration_id;
+END;
+CREATE TRIGGER search_generation_group_insert AFTER INSERT ON scim_group BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
+END;
+CREATE TRIGGER search_generation_group_update AFTER UPDATE ON scim_group BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
+END;
+CREATE TRIGGER search_generation_group_delete AFTER DELETE ON scim_group BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = OLD.integration_id;
+END;
+CREATE TRIGGER search_generation_member_insert AFTER INSERT ON membership BEGIN
+    UPDATE search_generation SET gen = gen + 1
+        WHERE integration_id = (SELECT integration_id FROM scim_group WHERE seq = NEW.group_seq);
+END;
+CREATE TRIGGER search_generation_member_delete AFTER DELETE ON membership BEGIN
+    UPDATE search_generation SET gen = gen + 1
+        WHERE integration_id = (SELECT integration_id FROM scim_group WHERE seq = OLD.group_seq);
+END;
