@@ -125,6 +125,10 @@ pub struct Target {
     /// The local address to connect from (None: the system's choice,
     /// 127.0.0.1 on loopback).
     source: Option<std::net::IpAddr>,
+    /// Open a new connection, without counting an error, when the server
+    /// closed the last one after answering (HTTP/1.0 servers such as
+    /// Python's wsgiref, which scim2-server runs on, close every time).
+    reopen_closed: bool,
 }
 
 impl Target {
@@ -148,6 +152,7 @@ impl Target {
             host: addr.to_string(),
             base_path: format!("/scim/{integration_id}"),
             source: None,
+            reopen_closed: false,
         })
     }
 
@@ -166,7 +171,17 @@ impl Target {
             host: addr.to_string(),
             base_path: base_path.to_string(),
             source: None,
+            reopen_closed: false,
         })
+    }
+
+    /// The same target, reconnecting as a browser or wrk would when the
+    /// server closes the connection after each answer.
+    pub fn reopening_closed(self) -> Target {
+        Target {
+            reopen_closed: true,
+            ..self
+        }
     }
 
     /// The same server and integration with another bearer token.
@@ -332,6 +347,9 @@ pub struct Conn {
 
 impl Conn {
     pub async fn send(&mut self, call: &Call) -> Result<Reply, String> {
+        if self.target.reopen_closed && self.sender.ready().await.is_err() {
+            *self = self.target.connect().await?;
+        }
         let result = tokio::time::timeout(REQUEST_TIMEOUT, self.send_once(call)).await;
         let failure = match result {
             Ok(Ok(reply)) => return Ok(reply),

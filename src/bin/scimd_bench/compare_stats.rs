@@ -142,6 +142,7 @@ pub struct Ratio {
 fn show_cell(c: &Option<Cell>) -> String {
     match c {
         None => "–".into(),
+        Some(c) if c.ok.count() == 0 && c.errors == 0 => "no answer within the run".into(),
         Some(c) if c.ok.count() == 0 => format!("failed ({} errors)", c.errors),
         Some(c) => {
             let mut s = format!(
