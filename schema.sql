@@ -229,37 +229,38 @@ ALTER TABLE scim_user ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
 -- in the change's own transaction. Triggers, so no write path (the server,
 -- the CLI, another process) can forget it; a reader compares the generation
 -- it reads in its own snapshot with the one the boundary was taken at.
-CREATE TABLE search_generation (
+-- Safe to run twice (a restore re-runs the newest migration of a backup).
+CREATE TABLE IF NOT EXISTS search_generation (
     integration_id TEXT PRIMARY KEY REFERENCES integration(id) ON DELETE CASCADE,
     gen            INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
-INSERT INTO search_generation(integration_id) SELECT id FROM integration;
-CREATE TRIGGER search_generation_new_integration AFTER INSERT ON integration BEGIN
+INSERT OR IGNORE INTO search_generation(integration_id) SELECT id FROM integration;
+CREATE TRIGGER IF NOT EXISTS search_generation_new_integration AFTER INSERT ON integration BEGIN
     INSERT OR IGNORE INTO search_generation(integration_id) VALUES (NEW.id);
 END;
-CREATE TRIGGER search_generation_user_insert AFTER INSERT ON scim_user BEGIN
+CREATE TRIGGER IF NOT EXISTS search_generation_user_insert AFTER INSERT ON scim_user BEGIN
     UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
 END;
-CREATE TRIGGER search_generation_user_update AFTER UPDATE ON scim_user BEGIN
+CREATE TRIGGER IF NOT EXISTS search_generation_user_update AFTER UPDATE ON scim_user BEGIN
     UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
 END;
-CREATE TRIGGER search_generation_user_delete AFTER DELETE ON scim_user BEGIN
+CREATE TRIGGER IF NOT EXISTS search_generation_user_delete AFTER DELETE ON scim_user BEGIN
     UPDATE search_generation SET gen = gen + 1 WHERE integration_id = OLD.integration_id;
 END;
-CREATE TRIGGER search_generation_group_insert AFTER INSERT ON scim_group BEGIN
+CREATE TRIGGER IF NOT EXISTS search_generation_group_insert AFTER INSERT ON scim_group BEGIN
     UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
 END;
-CREATE TRIGGER search_generation_group_update AFTER UPDATE ON scim_group BEGIN
+CREATE TRIGGER IF NOT EXISTS search_generation_group_update AFTER UPDATE ON scim_group BEGIN
     UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
 END;
-CREATE TRIGGER search_generation_group_delete AFTER DELETE ON scim_group BEGIN
+CREATE TRIGGER IF NOT EXISTS search_generation_group_delete AFTER DELETE ON scim_group BEGIN
     UPDATE search_generation SET gen = gen + 1 WHERE integration_id = OLD.integration_id;
 END;
-CREATE TRIGGER search_generation_member_insert AFTER INSERT ON membership BEGIN
+CREATE TRIGGER IF NOT EXISTS search_generation_member_insert AFTER INSERT ON membership BEGIN
     UPDATE search_generation SET gen = gen + 1
         WHERE integration_id = (SELECT integration_id FROM scim_group WHERE seq = NEW.group_seq);
 END;
-CREATE TRIGGER search_generation_member_delete AFTER DELETE ON membership BEGIN
+CREATE TRIGGER IF NOT EXISTS search_generation_member_delete AFTER DELETE ON membership BEGIN
     UPDATE search_generation SET gen = gen + 1
         WHERE integration_id = (SELECT integration_id FROM scim_group WHERE seq = OLD.group_seq);
 END;
