@@ -292,3 +292,47 @@ CREATE INDEX IF NOT EXISTS webhook_delivery_by_hook ON webhook_delivery(webhook_
 -- the IdP recognised from traffic. One of the CLI names of `scim::idp::Idp`;
 -- existing integrations are `generic` until an admin says otherwise.
 ALTER TABLE integration ADD COLUMN idp TEXT NOT NULL DEFAULT 'generic';
+
+-- migration 16
+-- Deep startIndex paging (issue 15) seeks from remembered page boundaries
+-- instead of skipping rows with OFFSET. A boundary is only valid for the
+-- exact data it was read from, so each integration has a generation that
+-- every change to what its searches see (users, groups, memberships) bumps,
+-- in the change's own transaction. Triggers, so no write path (the server,
+-- the CLI, another process) can forget it; a reader compares the generation
+-- it reads in its own snapshot with the one the boundary was taken at.
+-- Safe to run twice (a restore re-runs the newest migration of a backup).
+CREATE TABLE IF NOT EXISTS search_generation (
+    integration_id TEXT PRIMARY KEY REFERENCES integration(id) ON DELETE CASCADE,
+    gen            INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO search_generation(integration_id) SELECT id FROM integration;
+CREATE TRIGGER IF NOT EXISTS search_generation_new_integration AFTER INSERT ON integration BEGIN
+    INSERT OR IGNORE INTO search_generation(integration_id) VALUES (NEW.id);
+END;
+CREATE TRIGGER IF NOT EXISTS search_generation_user_insert AFTER INSERT ON scim_user BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
+END;
+CREATE TRIGGER IF NOT EXISTS search_generation_user_update AFTER UPDATE ON scim_user BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
+END;
+CREATE TRIGGER IF NOT EXISTS search_generation_user_delete AFTER DELETE ON scim_user BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = OLD.integration_id;
+END;
+CREATE TRIGGER IF NOT EXISTS search_generation_group_insert AFTER INSERT ON scim_group BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
+END;
+CREATE TRIGGER IF NOT EXISTS search_generation_group_update AFTER UPDATE ON scim_group BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = NEW.integration_id;
+END;
+CREATE TRIGGER IF NOT EXISTS search_generation_group_delete AFTER DELETE ON scim_group BEGIN
+    UPDATE search_generation SET gen = gen + 1 WHERE integration_id = OLD.integration_id;
+END;
+CREATE TRIGGER IF NOT EXISTS search_generation_member_insert AFTER INSERT ON membership BEGIN
+    UPDATE search_generation SET gen = gen + 1
+        WHERE integration_id = (SELECT integration_id FROM scim_group WHERE seq = NEW.group_seq);
+END;
+CREATE TRIGGER IF NOT EXISTS search_generation_member_delete AFTER DELETE ON membership BEGIN
+    UPDATE search_generation SET gen = gen + 1
+        WHERE integration_id = (SELECT integration_id FROM scim_group WHERE seq = OLD.group_seq);
+END;

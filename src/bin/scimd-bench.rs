@@ -11,11 +11,16 @@
 //! `cargo run --release --bin scimd-bench -- members`
 //! `cargo run --release --bin scimd-bench -- --connections 8 import`
 //! `cargo run --release --bin scimd-bench -- attack [--attackers 2000]`
+//! `cargo run --release --bin scimd-bench -- --connections 8 compare [--big]`
 
 #[path = "scimd_bench/attack.rs"]
 mod attack;
 #[path = "scimd_bench/client.rs"]
 mod client;
+#[path = "scimd_bench/compare.rs"]
+mod compare;
+#[path = "scimd_bench/compare_stats.rs"]
+mod compare_stats;
 #[path = "scimd_bench/database.rs"]
 mod database;
 #[path = "scimd_bench/filters.rs"]
@@ -94,6 +99,10 @@ enum Command {
     /// Hostile connections against a fresh server per attack while a
     /// well-behaved client reads users (issue 10).
     Attack(AttackArgs),
+    /// scimd against scim2-server (the peer, over HTTP) and the ceiling (a
+    /// bare hyper + rustls server), same workloads, one run; writes
+    /// `bench/results/<date>.md` (issue 15).
+    Compare(compare::CompareArgs),
 }
 
 #[derive(Args)]
@@ -166,6 +175,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Members { users } => run_members(&workspace, &runtime, plan, users),
         Command::Import { users } => run_import(&workspace, &runtime, plan, users),
         Command::Attack(args) => run_attack(&workspace, &runtime, plan, args),
+        Command::Compare(args) => compare::run(&runtime, args, cli.common.connections),
     }
 }
 

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The resource collections scimd serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Users,
     Groups,
@@ -52,6 +52,8 @@ pub struct Domain {
     writer: Arc<Writer>,
     readers: Readers,
     path: PathBuf,
+    /// Where recent startIndex pages ended, so the next one is a seek.
+    boundaries: Arc<search::Boundaries>,
 }
 
 impl Domain {
@@ -65,6 +67,7 @@ impl Domain {
             writer: Arc::new(writer),
             readers: Readers::new(path.to_path_buf(), readers),
             path: path.to_path_buf(),
+            boundaries: Arc::new(search::Boundaries::new(search::BOUNDARIES)),
         })
     }
 
@@ -77,6 +80,7 @@ impl Domain {
             writer: Arc::new(Writer::start(Connection::open_in_memory()?)?),
             readers: Readers::new(path.to_path_buf(), 1),
             path: path.to_path_buf(),
+            boundaries: Arc::new(search::Boundaries::new(search::BOUNDARIES)),
         })
     }
 

@@ -146,7 +146,7 @@ pub fn statements(table: &TableDef, columns: &'static str, q: &Query) -> Result<
     } = &q.window
     {
         page.s(" AND ");
-        keyset(&mut page, table, sort.as_ref().map(|k| &k.key), desc, pos);
+        keyset(&mut page, table, sort.as_ref(), desc, pos);
     }
     page.s(" ORDER BY ");
     if let Some(k) = &sort {
@@ -178,15 +178,40 @@ pub fn statements(table: &TableDef, columns: &'static str, q: &Query) -> Result<
 }
 
 /// Rows strictly after `pos` in the page order.
-fn keyset(st: &mut Stmt, table: &TableDef, key: Option<&SqlWhere>, desc: bool, pos: &Position) {
+///
+/// SQLite does not turn the `OR` of a keyset condition into an index range,
+/// so where the rows after `pos` all have a key on one side of its key
+/// (descending; ascending without nulls) a plain bound on the key comes
+/// first: the index walk then starts at `pos` instead of at the first row,
+/// and a deep page costs what the first one does.
+fn keyset(
+    st: &mut Stmt,
+    table: &TableDef,
+    sort: Option<&sql_filter::SortKey>,
+    desc: bool,
+    pos: &Position,
+) {
     let seq = SqlValue::Integer(pos.seq);
-    let Some(key) = key else {
+    let Some(sort) = sort else {
         st.s(table.seq).s(" > ").p(seq);
         return;
     };
+    let key = &sort.key;
     let k = |st: &mut Stmt| {
         st.s("(").w(key).s(")");
     };
+    match (&pos.key, desc) {
+        (SqlValue::Null, _) => {}
+        (v, false) if !sort.nullable => {
+            k(st);
+            st.s(" >= ").p(v.clone()).s(" AND ");
+        }
+        (_, false) => {}
+        (v, true) => {
+            k(st);
+            st.s(" <= ").p(v.clone()).s(" AND ");
+        }
+    }
     st.s("(");
     match (&pos.key, desc) {
         // Ascending, nulls last.
@@ -229,6 +254,17 @@ fn keyset(st: &mut Stmt, table: &TableDef, key: Option<&SqlWhere>, desc: bool, p
         }
     }
     st.s(")");
+}
+
+/// The integration's search generation (schema.sql, migration 16): it
+/// changes with every write to the users, groups or memberships its
+/// searches see. Read it in the same transaction as the page it vouches for.
+/// None for a database without it or an integration it does not know.
+pub fn generation(conn: &Connection, integration_id: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT gen FROM search_generation WHERE integration_id = ?1")?
+        .query_row([integration_id], |r| r.get(0))
+        .optional()?)
 }
 
 /// Runs a query: `columns` are read by `map`, which sees them at indexes
@@ -572,5 +608,48 @@ mod tests {
         let deprovisioned = parse(r#"userName eq "user06""#).unwrap();
         assert!(all(&c, Some(&deprovisioned), None, false).is_empty());
         assert_eq!(all(&c, None, None, false).len(), 12);
+    }
+}
+#[cfg(test)]
+mod plans {
+    use super::*;
+
+    /// SQLite's plan of the page statement after a position.
+    fn plan_after(sort: &str, desc: bool) -> String {
+        let c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::apply(&c).unwrap();
+        let by = AttrPath::parse(sort).unwrap();
+        let after = Position {
+            key: SqlValue::Text("m".into()),
+            seq: 5,
+        };
+        let q = Query {
+            filter: None,
+            sort_by: Some(&by),
+            descending: desc,
+            window: Window::After {
+                after: Some(after),
+                limit: 100,
+            },
+        };
+        let (sql, params) = statements(&sql_filter::USERS, "u.id", &q)
+            .unwrap()
+            .page
+            .unwrap();
+        let mut all = vec![SqlValue::Text("int_a".into())];
+        all.extend(params);
+        let mut s = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = s
+            .query_map(params_from_iter(all), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn a_keyset_page_by_user_name_starts_its_index_walk_at_the_position() {
+        let asc = plan_after("userName", false);
+        assert!(asc.contains("user_name_fold>?"), "{asc}");
+        let desc = plan_after("userName", true);
+        assert!(desc.contains("user_name_fold<?"), "{desc}");
     }
 }

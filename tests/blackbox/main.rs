@@ -8,6 +8,7 @@ mod harness;
 mod auth;
 mod bodies;
 mod cli;
+mod deep_paging;
 mod discovery;
 mod edge;
 mod errors;

@@ -116,7 +116,8 @@ pub fn pinned_config(fingerprint: &str, alpn: Vec<Vec<u8>>) -> Result<ClientConf
 #[derive(Clone)]
 pub struct Target {
     addr: SocketAddr,
-    tls: TlsConnector,
+    /// None: plain HTTP/1.1 (`serve --insecure-http`, the Python peer).
+    tls: Option<TlsConnector>,
     authorization: String,
     host: String,
     /// `/scim/<integration>`.
@@ -124,6 +125,10 @@ pub struct Target {
     /// The local address to connect from (None: the system's choice,
     /// 127.0.0.1 on loopback).
     source: Option<std::net::IpAddr>,
+    /// Open a new connection, without counting an error, when the server
+    /// closed the last one after answering (HTTP/1.0 servers such as
+    /// Python's wsgiref, which scim2-server runs on, close every time).
+    reopen_closed: bool,
 }
 
 impl Target {
@@ -142,12 +147,41 @@ impl Target {
         let config = pinned_config(fingerprint, vec![b"http/1.1".to_vec()])?;
         Ok(Target {
             addr,
-            tls: TlsConnector::from(Arc::new(config)),
+            tls: Some(TlsConnector::from(Arc::new(config))),
             authorization: format!("Bearer {token}"),
             host: addr.to_string(),
             base_path: format!("/scim/{integration_id}"),
             source: None,
+            reopen_closed: false,
         })
+    }
+
+    /// A plain-HTTP server whose SCIM resources live under `base_path`
+    /// (e.g. `/v2`), with this bearer token.
+    pub fn plain(addr: SocketAddr, token: &str, base_path: &str) -> Result<Target, String> {
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "refusing to benchmark a non-loopback address {addr}"
+            ));
+        }
+        Ok(Target {
+            addr,
+            tls: None,
+            authorization: format!("Bearer {token}"),
+            host: addr.to_string(),
+            base_path: base_path.to_string(),
+            source: None,
+            reopen_closed: false,
+        })
+    }
+
+    /// The same target, reconnecting as a browser or wrk would when the
+    /// server closes the connection after each answer.
+    pub fn reopening_closed(self) -> Target {
+        Target {
+            reopen_closed: true,
+            ..self
+        }
     }
 
     /// The same server and integration with another bearer token.
@@ -182,8 +216,8 @@ impl Target {
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let name = ServerName::IpAddress(self.addr.ip().into());
-        self.tls
-            .connect(name, tcp)
+        let tls = self.tls.as_ref().ok_or("not a TLS target")?;
+        tls.connect(name, tcp)
             .await
             .map_err(|e| format!("TLS handshake: {e}"))
     }
@@ -224,9 +258,17 @@ impl Target {
             .map_err(|e| format!("connect {}: {e}", self.addr))?;
             // Small requests and responses: do not let Nagle add 40 ms.
             tcp.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+            let Some(tls) = &self.tls else {
+                let (sender, connection) = http1::handshake(TokioIo::new(tcp))
+                    .await
+                    .map_err(|e| format!("HTTP/1.1 handshake: {e}"))?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                return Ok::<_, String>(sender);
+            };
             let name = ServerName::IpAddress(self.addr.ip().into());
-            let tls = self
-                .tls
+            let tls = tls
                 .connect(name, tcp)
                 .await
                 .map_err(|e| format!("TLS handshake: {e}"))?;
@@ -305,6 +347,9 @@ pub struct Conn {
 
 impl Conn {
     pub async fn send(&mut self, call: &Call) -> Result<Reply, String> {
+        if self.target.reopen_closed && self.sender.ready().await.is_err() {
+            *self = self.target.connect().await?;
+        }
         let result = tokio::time::timeout(REQUEST_TIMEOUT, self.send_once(call)).await;
         let failure = match result {
             Ok(Ok(reply)) => return Ok(reply),

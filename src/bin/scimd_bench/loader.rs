@@ -177,7 +177,7 @@ pub fn synthetic_user(i: u64) -> SyntheticUser {
 }
 
 /// The request body an IdP would POST for user `i`.
-fn user_body(i: u64, u: &SyntheticUser) -> Value {
+pub fn user_body(i: u64, u: &SyntheticUser) -> Value {
     let (given, family) = u
         .display_name
         .split_once(' ')

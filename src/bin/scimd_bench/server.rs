@@ -18,6 +18,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub fingerprint: String,
     pub log: PathBuf,
+    /// False when the server said `listening on http://` (`--insecure-http`).
+    pub tls: bool,
     /// On an empty database: the integration `serve` created, and its token.
     pub first_integration: Option<(String, String)>,
 }
@@ -36,17 +38,22 @@ impl Drop for Server {
 }
 
 /// `scimd` is built into the same target directory as this benchmark.
-fn scimd_binary() -> Result<PathBuf, String> {
+pub fn scimd_binary() -> Result<PathBuf, String> {
+    sibling_binary("scimd")
+}
+
+/// A binary of this package built next to this benchmark's own executable.
+pub fn sibling_binary(name: &str) -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
     let dir = me
         .parent()
         .ok_or_else(|| format!("{} has no parent directory", me.display()))?;
-    let path = dir.join(format!("scimd{}", std::env::consts::EXE_SUFFIX));
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if path.is_file() {
         Ok(path)
     } else {
         Err(format!(
-            "{} not found: build it first (cargo build --release --bin scimd)",
+            "{} not found: build it first (cargo build --release --bin {name})",
             path.display()
         ))
     }
@@ -70,13 +77,21 @@ pub fn start_with(db: &Path, binary: Option<&Path>, extra: &[String]) -> Result<
         None => scimd_binary()?,
     };
     let log = db.with_extension("server.log");
-    let log_file =
-        std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-    let mut child = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .arg("--db")
         .arg(db)
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
+        .args(extra);
+    start_command(command, &binary, log)
+}
+
+/// Starts `command` (a server that prints scimd's start-up lines) with its
+/// stderr in `log`, and waits for its ready line.
+pub fn start_command(mut command: Command, binary: &Path, log: PathBuf) -> Result<Server, String> {
+    let log_file =
+        std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))
@@ -103,6 +118,7 @@ pub fn start_with(db: &Path, binary: Option<&Path>, extra: &[String]) -> Result<
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         fingerprint: String::new(),
         log,
+        tls: true,
         first_integration: None,
     };
     let mut first_id = None;
@@ -144,11 +160,18 @@ pub fn start_with(db: &Path, binary: Option<&Path>, extra: &[String]) -> Result<
                 .parse()
                 .map_err(|e| format!("unreadable ready line '{line}': {e}"))?;
             break;
+        } else if let Some(rest) = line.strip_prefix("listening on http://") {
+            server.addr = rest
+                .trim()
+                .parse()
+                .map_err(|e| format!("unreadable ready line '{line}': {e}"))?;
+            server.tls = false;
+            break;
         } else if line.starts_with("listening on ") {
-            return Err(format!("the server is not serving HTTPS: '{line}'"));
+            return Err(format!("unexpected ready line: '{line}'"));
         }
     }
-    if server.fingerprint.is_empty() {
+    if server.tls && server.fingerprint.is_empty() {
         return Err("the server did not print its certificate fingerprint".into());
     }
     Ok(server)
