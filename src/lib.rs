@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod domain;
 pub mod metrics;
+pub mod request_quirks;
 pub mod scim;
 pub mod secret;
 pub mod server;

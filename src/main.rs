@@ -154,6 +154,10 @@ struct ServeArgs {
     /// Serve GET /metrics without authentication on this plain-HTTP address (e.g. 127.0.0.1:9100).
     #[arg(long, env = "SCIMD_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Keep the last N SCIM requests of each integration, bodies redacted
+    /// (`scimd requests ID`); 0 records none.
+    #[arg(long, env = "SCIMD_REQUEST_LOG", value_name = "N", default_value_t = server::pushes::DEFAULT_REQUEST_LOG)]
+    request_log: usize,
 }
 
 #[derive(Subcommand)]
@@ -343,6 +347,7 @@ fn serve(db: &std::path::Path, a: ServeArgs) -> Result<(), String> {
             metrics_token_file: a.metrics_token_file,
             metrics_listen: a.metrics_listen,
             checkpoints: !a.no_checkpoint,
+            request_log: a.request_log,
         },
     )
 }

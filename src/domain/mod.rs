@@ -15,6 +15,7 @@ pub mod bulk;
 pub mod change;
 pub mod groups;
 pub mod housekeeping;
+pub mod pushes;
 pub mod resources;
 pub mod search;
 pub mod users;
