@@ -66,6 +66,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export an integration's live users with roles and PIN (CSV, JSON or JSON lines).
+    Export {
+        id: String,
+        #[arg(long, value_enum)]
+        format: cli::export::Format,
+        /// Only entitled users (held ones included).
+        #[arg(long)]
+        entitled_only: bool,
+        /// Write to this file (replaced only once complete) instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Show an integration's request log, oldest first (bodies redacted).
+    Requests {
+        id: String,
+        /// Keep printing new requests until interrupted.
+        #[arg(long)]
+        follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Most requests shown (the newest).
+        #[arg(long, default_value_t = cli::requests::DEFAULT_LIMIT)]
+        limit: i64,
+    },
     /// Write a consistent, verified copy of the database (safe while serving).
     Backup(BackupArgs),
     /// Replace the database with a backup; the server must be stopped.
@@ -408,6 +433,18 @@ fn main() -> ExitCode {
             limit,
             json,
         } => cli::audit::run(&db, &id, since.as_deref(), limit, json),
+        Command::Export {
+            id,
+            format,
+            entitled_only,
+            output,
+        } => cli::export::run(&db, &id, format, entitled_only, output.as_deref()),
+        Command::Requests {
+            id,
+            follow,
+            json,
+            limit,
+        } => cli::requests::run(&db, &id, follow, json, limit),
         Command::Backup(a) => {
             let target = match (a.file, a.dir) {
                 (_, Some(dir)) => Ok(cli::backup::Target::Dir {

@@ -1,8 +1,9 @@
 //! `scimd integration …`: create (printing the first token once), list,
-//! show, enable, disable and delete.
+//! show (with the push status: what the IdP did last, the detected IdP,
+//! user counts and the last errors), enable, disable and delete.
 
 use super::{endpoint, message, open, print_json};
-use crate::store::{self, audit::Actor, integrations, tokens};
+use crate::store::{self, audit::Actor, integrations, status, tokens};
 use serde_json::json;
 use std::path::Path;
 
@@ -68,6 +69,7 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
     let i = integrations::get(&conn, id).map_err(message)?;
     let toks = tokens::list_valid(&conn, id).map_err(message)?;
     let settings = crate::store::settings::get(&conn, id).map_err(message)?;
+    let push = status::get(&conn, id).map_err(message)?;
     if as_json {
         return print_json(&json!({
             "id": i.id,
@@ -79,6 +81,7 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
             "groups": i.groups,
             "tokens": toks,
             "settings": settings,
+            "push": push,
         }));
     }
     println!("id:       {}", i.id);
@@ -99,7 +102,55 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
         settings.rate_burst
     );
     super::token::print_table(&toks);
+    print_push(&push);
     Ok(())
+}
+
+fn print_push(p: &status::PushStatus) {
+    let or_never = |t: &Option<String>| t.clone().unwrap_or_else(|| "never".into());
+    println!("push status:");
+    println!("  last request:  {}", or_never(&p.last_request));
+    println!("  last change:   {}", or_never(&p.last_change));
+    let detected = p
+        .detected_idp
+        .as_deref()
+        .and_then(crate::scim::idp::Idp::parse)
+        .map_or("unknown", |i| i.display_name());
+    println!("  detected IdP:  {detected}");
+    println!(
+        "  user agent:    {}",
+        p.user_agent.as_deref().unwrap_or("-")
+    );
+    let c = &p.counts;
+    println!(
+        "  users:         {} active, {} inactive, {} deprovisioned",
+        c.active, c.inactive, c.deprovisioned
+    );
+    println!("  groups:        {}", c.groups);
+    if c.held > 0 {
+        println!(
+            "  entitled:      {} ({} held by the breaker)",
+            c.entitled, c.held
+        );
+    } else {
+        println!("  entitled:      {}", c.entitled);
+    }
+    if p.errors.is_empty() {
+        println!("  errors:        none");
+        return;
+    }
+    println!("  last errors (newest first):");
+    for e in &p.errors {
+        println!(
+            "    {}  {} {} {} {}  {}",
+            e.time,
+            e.status,
+            e.scim_type.as_deref().unwrap_or("-"),
+            e.method,
+            e.path,
+            e.detail
+        );
+    }
 }
 
 pub fn set_enabled(db: &Path, id: &str, enabled: bool) -> Result<(), String> {

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod certificate;
 pub mod connection;
 pub mod entitlement;
+pub mod export;
 pub mod feed;
 pub mod groups;
 pub mod integrations;
@@ -24,6 +25,7 @@ pub mod sql_filter;
 pub mod status;
 pub mod tokens;
 pub mod users;
+pub mod views;
 pub mod writer;
 
 use crate::scim::error::ScimError;
