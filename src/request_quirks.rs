@@ -4,9 +4,11 @@
 //! writer thread (body and PATCH dialects), which knows the request only by
 //! its id (`Actor::request_id`). So the edge *watches* a request id while
 //! it serves it, every quirk site *notes* against that id, and the edge
-//! *takes* the list when the response is ready. Only watched requests are
-//! kept (the request log is on), so the map holds at most the requests in
-//! flight, and a note for any other id costs one atomic load.
+//! *takes* the list when the response is ready ([`Watch`] does both, and
+//! forgets the id if the request is dropped half-way, e.g. the client hung
+//! up). Only watched requests are kept (the request log is on), so the map
+//! holds at most the requests in flight, and a note for any other id costs
+//! one atomic load.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,6 +55,33 @@ pub fn take(request_id: &str) -> Vec<&'static str> {
     }
 }
 
+/// Watches one request id for as long as it lives.
+pub struct Watch {
+    request_id: String,
+}
+
+impl Watch {
+    pub fn new(request_id: &str) -> Watch {
+        watch(request_id);
+        Watch {
+            request_id: request_id.to_string(),
+        }
+    }
+
+    /// The quirks noted so far; stops watching.
+    pub fn finish(self) -> Vec<&'static str> {
+        take(&self.request_id)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // After `finish` this finds nothing; otherwise the request was
+        // dropped and its entry must not outlive it.
+        take(&self.request_id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +95,15 @@ mod tests {
         note(Some("req-quirks-other"), "empty_path");
         assert_eq!(take("req-quirks-a"), ["op_case", "dotted_key"]);
         assert!(take("req-quirks-a").is_empty());
+    }
+
+    #[test]
+    fn a_watch_dropped_before_it_finishes_forgets_its_request() {
+        let w = Watch::new("req-quirks-dropped");
+        note(Some("req-quirks-dropped"), "op_case");
+        drop(w);
+        let map = watched().lock().unwrap();
+        assert!(!map.contains_key("req-quirks-dropped"));
     }
 
     #[test]

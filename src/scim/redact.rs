@@ -95,14 +95,20 @@ pub fn body_for_log(bytes: &[u8], max: usize) -> String {
             return cap(v.to_string(), max);
         }
     }
-    let text = String::from_utf8_lossy(bytes).to_lowercase();
-    if SECRET_NAMES.iter().any(|s| text.contains(s)) {
+    // Only what would be kept is looked at: a huge body costs no more.
+    let kept = &bytes[..bytes.len().min(max)];
+    let lower = String::from_utf8_lossy(kept).to_lowercase();
+    if SECRET_NAMES.iter().any(|s| lower.contains(s)) {
         return format!(
             "[{} bytes that are not JSON, not kept: they may hold a secret]",
             bytes.len()
         );
     }
-    cap(String::from_utf8_lossy(bytes).into_owned(), max)
+    let mut text = String::from_utf8_lossy(kept).into_owned();
+    if kept.len() < bytes.len() {
+        text.push_str(&format!("…[truncated: {} bytes in all]", bytes.len()));
+    }
+    text
 }
 
 /// A request header's value as the log keeps it. Credentials keep only
@@ -212,6 +218,13 @@ mod tests {
         let hidden = body_for_log(b"{\"password\": \"hunter2\"", 100);
         assert!(!hidden.contains("hunter2"));
         assert!(hidden.contains("not kept"));
+    }
+
+    #[test]
+    fn a_long_body_that_is_not_json_is_cut_to_the_cap() {
+        let body = "x".repeat(1000);
+        let logged = body_for_log(body.as_bytes(), 10);
+        assert_eq!(logged, "xxxxxxxxxx…[truncated: 1000 bytes in all]");
     }
 
     #[test]

@@ -36,8 +36,13 @@ pub async fn handle(
         .map(str::to_string);
     let idp = access_log::idp(user_agent.as_deref());
     // Kept for the push status and request log (`pushes`).
+    let logging = state.pushes.logging();
     let query = req.uri().query().map(str::to_string);
-    let request_headers = req.headers().clone();
+    let request_headers = if logging {
+        req.headers().clone()
+    } else {
+        hyper::HeaderMap::new()
+    };
     // A base URL pasted with a trailing slash gives `/scim/<id>//Users`.
     let path = router::squeeze_slashes(req.uri().path());
     let gzip_ok = encoding::accepts_gzip(req.headers());
@@ -60,10 +65,7 @@ pub async fn handle(
                 .is_some_and(|v| v.as_bytes() != b"0"));
     // Router names are static; an unroutable request is one `unknown` label.
     let mut route = "unknown";
-    let logging = state.pushes.logging();
-    if logging {
-        crate::request_quirks::watch(&request_id);
-    }
+    let quirk_watch = logging.then(|| crate::request_quirks::Watch::new(&request_id));
     let mut captured = pushes::Capture::default();
     let result = match observe::route(&method, &path) {
         Some(probe) => {
@@ -77,11 +79,7 @@ pub async fn handle(
             result
         }
     };
-    let quirks = if logging {
-        crate::request_quirks::take(&request_id)
-    } else {
-        Vec::new()
-    };
+    let quirks = quirk_watch.map_or_else(Vec::new, |w| w.finish());
     let integration = router::split_integration(&path).map(|(id, _)| id);
     let mut failure = None;
     let mut resp = match result {
