@@ -222,10 +222,12 @@ CREATE INDEX changes_by_integration ON changes(integration_id, seq);
 ALTER TABLE scim_user ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
 
 -- migration 7
+-- Every statement is IF NOT EXISTS: running the section twice (a restored
+-- backup whose user_version was behind its tables) changes nothing.
 -- Push status and the request log (issue 13), written by the server in
 -- batches (every 2 s), never once per request.
 -- One row per integration: what the IdP did last.
-CREATE TABLE push_status (
+CREATE TABLE IF NOT EXISTS push_status (
     integration_id TEXT PRIMARY KEY REFERENCES integration(id) ON DELETE CASCADE,
     last_request   TEXT,                  -- time of the last authenticated SCIM request
     last_change    TEXT,                  -- time of the last write request that succeeded
@@ -234,7 +236,7 @@ CREATE TABLE push_status (
 ) WITHOUT ROWID;
 
 -- The last errors answered to an integration's IdP; pruned to 20 each.
-CREATE TABLE push_error (
+CREATE TABLE IF NOT EXISTS push_error (
     seq            INTEGER PRIMARY KEY,
     integration_id TEXT NOT NULL REFERENCES integration(id) ON DELETE CASCADE,
     time           TEXT NOT NULL,
@@ -245,11 +247,11 @@ CREATE TABLE push_error (
     scim_type      TEXT,
     detail         TEXT NOT NULL
 );
-CREATE INDEX push_error_by_integration ON push_error(integration_id, seq);
+CREATE INDEX IF NOT EXISTS push_error_by_integration ON push_error(integration_id, seq);
 
 -- The last SCIM requests of each integration (`serve --request-log N`,
 -- default 1000), bodies redacted and capped at 64 KiB.
-CREATE TABLE request_log (
+CREATE TABLE IF NOT EXISTS request_log (
     seq             INTEGER PRIMARY KEY,
     integration_id  TEXT NOT NULL REFERENCES integration(id) ON DELETE CASCADE,
     time            TEXT NOT NULL,
@@ -263,24 +265,24 @@ CREATE TABLE request_log (
     request_body    TEXT NOT NULL DEFAULT '',
     response_body   TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX request_log_by_integration ON request_log(integration_id, seq);
+CREATE INDEX IF NOT EXISTS request_log_by_integration ON request_log(integration_id, seq);
 
 -- Read-only views for local applications that open the file directly: the
 -- stable interface (documented in the README); tables may change, these
 -- columns do not. Only live records: deprovisioned users are left out.
-CREATE VIEW v_users AS
+CREATE VIEW IF NOT EXISTS v_users AS
     SELECT integration_id, id, user_name, external_id, display_name,
            primary_email AS email, active, entitled, held, roles, pin,
            created, last_modified
     FROM scim_user
     WHERE deprovisioned IS NULL;
 
-CREATE VIEW v_groups AS
+CREATE VIEW IF NOT EXISTS v_groups AS
     SELECT integration_id, id, display_name, external_id, created, last_modified
     FROM scim_group;
 
 -- One row per direct membership; member_type is 'User' or 'Group'.
-CREATE VIEW v_memberships AS
+CREATE VIEW IF NOT EXISTS v_memberships AS
     SELECT g.integration_id, g.id AS group_id, g.display_name AS group_display_name,
            'User' AS member_type, u.id AS member_id, u.user_name AS member_name
     FROM membership m
@@ -297,7 +299,7 @@ CREATE VIEW v_memberships AS
 -- (possible when the integration does not require a mapping) gives one row
 -- with role NULL, so every entitled user appears at least once. Held users
 -- (breaker) are entitled and marked held = 1.
-CREATE VIEW v_entitlements AS
+CREATE VIEW IF NOT EXISTS v_entitlements AS
     SELECT u.integration_id, u.id AS user_id, u.user_name, u.primary_email AS email,
            u.display_name, r.value AS role, u.pin, u.held
     FROM scim_user u
