@@ -120,7 +120,7 @@ pub async fn handle(
             status: resp.status().as_u16(),
             latency: started.elapsed(),
             user_agent: user_agent.as_deref(),
-            headers: &request_headers,
+            headers: request_headers,
             failure: failure.as_ref(),
             quirks,
             request_body: captured.request_body,

@@ -102,16 +102,20 @@ pub struct Finished<'a> {
     pub status: u16,
     pub latency: Duration,
     pub user_agent: Option<&'a str>,
-    pub headers: &'a hyper::HeaderMap,
+    /// The request headers (empty when the log is off).
+    pub headers: hyper::HeaderMap,
     pub failure: Option<&'a ScimError>,
     pub quirks: Vec<&'static str>,
     pub request_body: Option<Bytes>,
     pub response_body: Option<Bytes>,
 }
 
-/// A logged request before its bodies are redacted.
+/// A logged request before its headers and bodies are redacted: that work
+/// is done at flush time, off the request path, and only for the requests
+/// the log keeps.
 struct Raw {
     logged: Logged,
+    headers: hyper::HeaderMap,
     request_body: Option<Bytes>,
     response_body: Option<Bytes>,
 }
@@ -171,10 +175,11 @@ impl Pushes {
                 status: f.status,
                 latency_ms: (f.latency.as_secs_f64() * 1e6).round() / 1e3,
                 quirks: f.quirks.iter().map(|q| q.to_string()).collect(),
-                request_headers: headers_for_log(f.headers),
+                request_headers: serde_json::Value::Null,
                 request_body: String::new(),
                 response_body: String::new(),
             },
+            headers: f.headers,
             request_body: f.request_body,
             response_body: f.response_body,
         });
@@ -267,6 +272,7 @@ fn finish(raw: Vec<Raw>) -> Vec<Logged> {
     raw.into_iter()
         .map(|r| {
             let mut logged = r.logged;
+            logged.request_headers = headers_for_log(&r.headers);
             if let Some(b) = r.request_body {
                 logged.request_body = redact::body_for_log(&b, BODY_CAP);
             }
@@ -334,7 +340,7 @@ mod tests {
             status,
             latency: Duration::from_millis(3),
             user_agent: Some("Okta SCIM Client 1.0.0"),
-            headers,
+            headers: headers.clone(),
             failure: None,
             quirks: vec![],
             request_body: Some(Bytes::from_static(b"{\"password\":\"hunter2\"}")),
