@@ -286,6 +286,91 @@ CREATE INDEX IF NOT EXISTS webhook_delivery_due ON webhook_delivery(next_attempt
 CREATE INDEX IF NOT EXISTS webhook_delivery_pair ON webhook_delivery(webhook_id, resource_id, seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS webhook_delivery_by_hook ON webhook_delivery(webhook_id, seq);
 
+-- migration 7
+-- Every statement is IF NOT EXISTS: running the section twice (a restored
+-- backup whose user_version was behind its tables) changes nothing.
+-- Push status and the request log (issue 13), written by the server in
+-- batches (every 2 s), never once per request.
+-- One row per integration: what the IdP did last.
+CREATE TABLE IF NOT EXISTS push_status (
+    integration_id TEXT PRIMARY KEY REFERENCES integration(id) ON DELETE CASCADE,
+    last_request   TEXT,                  -- time of the last authenticated SCIM request
+    last_change    TEXT,                  -- time of the last write request that succeeded
+    user_agent     TEXT,                  -- raw User-Agent of the last request (capped)
+    idp            TEXT                   -- IdP detected from it ('okta', 'entra', …), NULL if unknown
+) WITHOUT ROWID;
+
+-- The last errors answered to an integration's IdP; pruned to 20 each.
+CREATE TABLE IF NOT EXISTS push_error (
+    seq            INTEGER PRIMARY KEY,
+    integration_id TEXT NOT NULL REFERENCES integration(id) ON DELETE CASCADE,
+    time           TEXT NOT NULL,
+    request_id     TEXT NOT NULL,
+    method         TEXT NOT NULL,
+    path           TEXT NOT NULL,
+    status         INTEGER NOT NULL,
+    scim_type      TEXT,
+    detail         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS push_error_by_integration ON push_error(integration_id, seq);
+
+-- The last SCIM requests of each integration (`serve --request-log N`,
+-- default 1000), bodies redacted and capped at 64 KiB.
+CREATE TABLE IF NOT EXISTS request_log (
+    seq             INTEGER PRIMARY KEY,
+    integration_id  TEXT NOT NULL REFERENCES integration(id) ON DELETE CASCADE,
+    time            TEXT NOT NULL,
+    request_id      TEXT NOT NULL,
+    method          TEXT NOT NULL,
+    path            TEXT NOT NULL,        -- path and query, secret parameters redacted
+    status          INTEGER NOT NULL,
+    latency_ms      REAL NOT NULL,
+    quirks          TEXT NOT NULL DEFAULT '[]', -- JSON array of the IdP dialects accepted
+    request_headers TEXT NOT NULL DEFAULT '{}', -- JSON object, credentials redacted
+    request_body    TEXT NOT NULL DEFAULT '',
+    response_body   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS request_log_by_integration ON request_log(integration_id, seq);
+
+-- Read-only views for local applications that open the file directly: the
+-- stable interface (documented in the README); tables may change, these
+-- columns do not. Only live records: deprovisioned users are left out.
+CREATE VIEW IF NOT EXISTS v_users AS
+    SELECT integration_id, id, user_name, external_id, display_name,
+           primary_email AS email, active, entitled, held, roles, pin,
+           created, last_modified
+    FROM scim_user
+    WHERE deprovisioned IS NULL;
+
+CREATE VIEW IF NOT EXISTS v_groups AS
+    SELECT integration_id, id, display_name, external_id, created, last_modified
+    FROM scim_group;
+
+-- One row per direct membership; member_type is 'User' or 'Group'.
+CREATE VIEW IF NOT EXISTS v_memberships AS
+    SELECT g.integration_id, g.id AS group_id, g.display_name AS group_display_name,
+           'User' AS member_type, u.id AS member_id, u.user_name AS member_name
+    FROM membership m
+    JOIN scim_group g ON g.seq = m.group_seq
+    JOIN scim_user u ON u.seq = m.member_user_seq
+    WHERE u.deprovisioned IS NULL
+    UNION ALL
+    SELECT g.integration_id, g.id, g.display_name, 'Group', c.id, c.display_name
+    FROM membership m
+    JOIN scim_group g ON g.seq = m.group_seq
+    JOIN scim_group c ON c.seq = m.member_group_seq;
+
+-- One row per (entitled user, role). An entitled user without any role
+-- (possible when the integration does not require a mapping) gives one row
+-- with role NULL, so every entitled user appears at least once. Held users
+-- (breaker) are entitled and marked held = 1.
+CREATE VIEW IF NOT EXISTS v_entitlements AS
+    SELECT u.integration_id, u.id AS user_id, u.user_name, u.primary_email AS email,
+           u.display_name, r.value AS role, u.pin, u.held
+    FROM scim_user u
+    LEFT JOIN json_each(u.roles) r
+    WHERE u.entitled = 1 AND u.deprovisioned IS NULL;
+
 -- migration 8
 -- The identity provider an admin configured for each integration (issue 14):
 -- it picks the setup guide (`scimd integration guide`) and is compared with

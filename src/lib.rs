@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod domain;
 pub mod guide;
 pub mod metrics;
+pub mod request_quirks;
 pub mod scim;
 pub mod secret;
 pub mod server;

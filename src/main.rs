@@ -84,6 +84,31 @@ enum Command {
     /// The mass-deactivation breaker.
     #[command(subcommand)]
     Breaker(BreakerCmd),
+    /// Export an integration's live users with roles and PIN (CSV, JSON or JSON lines).
+    Export {
+        id: String,
+        #[arg(long, value_enum)]
+        format: cli::export::Format,
+        /// Only entitled users (held ones included).
+        #[arg(long)]
+        entitled_only: bool,
+        /// Write to this file (replaced only once complete) instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Show an integration's request log, oldest first (bodies redacted).
+    Requests {
+        id: String,
+        /// Keep printing new requests until interrupted.
+        #[arg(long)]
+        follow: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Most requests shown (the newest).
+        #[arg(long, default_value_t = cli::requests::DEFAULT_LIMIT)]
+        limit: i64,
+    },
     /// Write a consistent, verified copy of the database (safe while serving).
     Backup(BackupArgs),
     /// Replace the database with a backup; the server must be stopped.
@@ -195,6 +220,10 @@ struct ServeArgs {
     /// Serve GET /metrics without authentication on this plain-HTTP address (e.g. 127.0.0.1:9100).
     #[arg(long, env = "SCIMD_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Keep the last N SCIM requests of each integration, bodies redacted
+    /// (`scimd requests ID`); 0 records none.
+    #[arg(long, env = "SCIMD_REQUEST_LOG", value_name = "N", default_value_t = server::pushes::DEFAULT_REQUEST_LOG)]
+    request_log: usize,
 }
 
 #[derive(Subcommand)]
@@ -507,6 +536,7 @@ fn serve(db: &std::path::Path, a: ServeArgs) -> Result<(), String> {
             metrics_token_file: a.metrics_token_file,
             metrics_listen: a.metrics_listen,
             checkpoints: !a.no_checkpoint,
+            request_log: a.request_log,
         },
     )
 }
@@ -591,6 +621,18 @@ fn main() -> ExitCode {
             follow,
         } => cli::feed::run(&db, &id, since, limit, follow),
         Command::Breaker(BreakerCmd::Release { id }) => cli::breaker::release(&db, &id),
+        Command::Export {
+            id,
+            format,
+            entitled_only,
+            output,
+        } => cli::export::run(&db, &id, format, entitled_only, output.as_deref()),
+        Command::Requests {
+            id,
+            follow,
+            json,
+            limit,
+        } => cli::requests::run(&db, &id, follow, json, limit),
         Command::Backup(a) => {
             let target = match (a.file, a.dir) {
                 (_, Some(dir)) => Ok(cli::backup::Target::Dir {

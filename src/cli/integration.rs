@@ -1,10 +1,12 @@
 //! `scimd integration …`: create (printing the first token once), list,
-//! show, enable, disable, delete, and the IdP part of `set`.
+//! show (with the push status: what the IdP did last, the detected IdP and
+//! whether it is the configured one, user counts and the last errors),
+//! enable, disable, delete, and the IdP part of `set`.
 
 use super::{endpoint, message, open, print_json};
 use crate::domain::admin;
 use crate::scim::idp::Idp;
-use crate::store::{self, audit::Actor, integrations, settings::Change, tokens};
+use crate::store::{self, audit::Actor, integrations, settings::Change, status, tokens};
 use serde_json::json;
 use std::path::Path;
 
@@ -77,6 +79,9 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
     let toks = tokens::list_valid(&conn, id).map_err(message)?;
     let settings = crate::store::settings::get(&conn, id).map_err(message)?;
     let breaker = crate::store::breaker::state(&conn, id).map_err(message)?;
+    let push = status::get(&conn, id).map_err(message)?;
+    let detected = push.detected_idp.as_deref().and_then(Idp::parse);
+    let idp_mismatch = crate::guide::mismatch(i.idp, detected);
     if as_json {
         return print_json(&json!({
             "id": i.id,
@@ -84,12 +89,14 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
             "created": i.created,
             "enabled": i.enabled,
             "idp": i.idp.as_str(),
+            "idp_mismatch": idp_mismatch,
             "endpoint": endpoint(&i.id),
             "users": i.users,
             "groups": i.groups,
             "tokens": toks,
             "settings": settings,
             "breaker": breaker,
+            "push": push,
         }));
     }
     println!("id:       {}", i.id);
@@ -127,6 +134,10 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
         None => println!("breaker:  not tripped"),
     }
     super::token::print_table(&toks);
+    print_push(&push);
+    if let Some(warning) = idp_mismatch {
+        println!("warning:  {warning}");
+    }
     Ok(())
 }
 
@@ -148,6 +159,53 @@ pub fn set(db: &Path, id: &str, idp: Option<Idp>, change: &Change) -> Result<(),
         super::settings::set(db, id, change)?;
     }
     Ok(())
+}
+
+fn print_push(p: &status::PushStatus) {
+    let or_never = |t: &Option<String>| t.clone().unwrap_or_else(|| "never".into());
+    println!("push status:");
+    println!("  last request:  {}", or_never(&p.last_request));
+    println!("  last change:   {}", or_never(&p.last_change));
+    let detected = p
+        .detected_idp
+        .as_deref()
+        .and_then(crate::scim::idp::Idp::parse)
+        .map_or("unknown", |i| i.display_name());
+    println!("  detected IdP:  {detected}");
+    println!(
+        "  user agent:    {}",
+        p.user_agent.as_deref().unwrap_or("-")
+    );
+    let c = &p.counts;
+    println!(
+        "  users:         {} active, {} inactive, {} deprovisioned",
+        c.active, c.inactive, c.deprovisioned
+    );
+    println!("  groups:        {}", c.groups);
+    if c.held > 0 {
+        println!(
+            "  entitled:      {} ({} held by the breaker)",
+            c.entitled, c.held
+        );
+    } else {
+        println!("  entitled:      {}", c.entitled);
+    }
+    if p.errors.is_empty() {
+        println!("  errors:        none");
+        return;
+    }
+    println!("  last errors (newest first):");
+    for e in &p.errors {
+        println!(
+            "    {}  {} {} {} {}  {}",
+            e.time,
+            e.status,
+            e.scim_type.as_deref().unwrap_or("-"),
+            e.method,
+            e.path,
+            e.detail
+        );
+    }
 }
 
 pub fn set_enabled(db: &Path, id: &str, enabled: bool) -> Result<(), String> {

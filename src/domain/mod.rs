@@ -16,6 +16,7 @@ pub mod change;
 pub mod events;
 pub mod groups;
 pub mod housekeeping;
+pub mod pushes;
 pub mod resources;
 pub mod search;
 pub mod users;

@@ -17,6 +17,7 @@ pub mod list;
 pub mod patch;
 pub mod path;
 pub mod projection;
+pub mod redact;
 pub mod render;
 pub mod resource;
 pub mod schema;

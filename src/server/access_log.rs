@@ -4,30 +4,11 @@
 //! value that could hold a secret (no Authorization, no body, no query
 //! string: a filter may name a user).
 
-/// Which identity provider a User-Agent belongs to, from substrings the
-/// providers are known to send (Okta: "Okta SCIM Client 1.0.0"; Entra ID:
-/// "Microsoft Azure AD SCIM provisioning …" or
-/// "Microsoft.Azure.ActiveDirectory"). Anything else, or none, is `other`.
+/// Which identity provider a User-Agent belongs to (`scim::idp::detect`,
+/// from the User-Agent alone); anything else, or none, is `other`.
 pub fn idp(user_agent: Option<&str>) -> &'static str {
-    let Some(ua) = user_agent else {
-        return "other";
-    };
-    let ua = ua.to_ascii_lowercase();
-    const KNOWN: [(&str, &str); 9] = [
-        ("okta", "okta"),
-        ("azure ad scim", "entra"),
-        ("microsoft.azure.activedirectory", "entra"),
-        ("entra", "entra"),
-        ("jumpcloud", "jumpcloud"),
-        ("onelogin", "onelogin"),
-        ("pingfederate", "ping"),
-        ("pingone", "ping"),
-        ("google", "google"),
-    ];
-    KNOWN
-        .iter()
-        .find(|(needle, _)| ua.contains(needle))
-        .map_or("other", |(_, name)| name)
+    use crate::scim::idp::{detect, Hints, Idp};
+    detect(user_agent, Hints::default()).map_or("other", Idp::as_str)
 }
 
 /// What the request line says; every field is either ours or bounded.

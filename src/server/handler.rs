@@ -10,7 +10,7 @@ use super::query::Query;
 use super::router::{self, Endpoint, Kind};
 use super::state::AppState;
 use super::users::UserView;
-use super::{access_log, admission, bulk, discovery, encoding, netaddr, observe};
+use super::{access_log, admission, bulk, discovery, encoding, netaddr, observe, pushes};
 use super::{resources, search};
 use crate::metrics;
 use crate::scim::error::ScimError;
@@ -29,11 +29,20 @@ pub async fn handle(
     let started = std::time::Instant::now();
     let request_id = crate::secret::new_request_id();
     let method = req.method().clone();
-    let idp = access_log::idp(
-        req.headers()
-            .get(hyper::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let user_agent = req
+        .headers()
+        .get(hyper::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let idp = access_log::idp(user_agent.as_deref());
+    // Kept for the push status and request log (`pushes`).
+    let logging = state.pushes.logging();
+    let query = req.uri().query().map(str::to_string);
+    let request_headers = if logging {
+        req.headers().clone()
+    } else {
+        hyper::HeaderMap::new()
+    };
     // A base URL pasted with a trailing slash gives `/scim/<id>//Users`.
     let path = router::squeeze_slashes(req.uri().path());
     let gzip_ok = encoding::accepts_gzip(req.headers());
@@ -56,14 +65,23 @@ pub async fn handle(
                 .is_some_and(|v| v.as_bytes() != b"0"));
     // Router names are static; an unroutable request is one `unknown` label.
     let mut route = "unknown";
+    let quirk_watch = logging.then(|| crate::request_quirks::Watch::new(&request_id));
+    let mut captured = pushes::Capture::default();
     let result = match observe::route(&method, &path) {
         Some(probe) => {
             route = probe.name();
             observe::answer(&state, req.headers(), probe).await
         }
-        None => dispatch(state.clone(), req, &path, &request_id, client, &mut route).await,
+        None => {
+            let dispatched = dispatch(state.clone(), req, &path, &request_id, client, &mut route);
+            let (result, c) = pushes::capture(logging, dispatched).await;
+            captured = c;
+            result
+        }
     };
+    let quirks = quirk_watch.map_or_else(Vec::new, |w| w.finish());
     let integration = router::split_integration(&path).map(|(id, _)| id);
+    let mut failure = None;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => {
@@ -72,7 +90,9 @@ pub async fn handle(
             }
             let what = format!("{method} {path}");
             admission::audit_rejection(&state, &e, integration, client, &request_id, &what);
-            http::error_response(&e)
+            let resp = http::error_response(&e);
+            failure = Some(e);
+            resp
         }
     };
     if unread_body_closes && resp.status().as_u16() >= 400 {
@@ -82,7 +102,31 @@ pub async fn handle(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
+    let mut response_body = None;
+    if logging && captured.authenticated {
+        let (r, body) = http::response_bytes(resp).await;
+        resp = r;
+        response_body = Some(body);
+    }
     let resp = encoding::finish(resp, gzip_ok, method == Method::HEAD).await;
+    if let (Some(integration), true) = (integration, captured.authenticated) {
+        state.pushes.record(pushes::Finished {
+            integration,
+            request_id: &request_id,
+            method: &method,
+            path: &path,
+            query: query.as_deref(),
+            route,
+            status: resp.status().as_u16(),
+            latency: started.elapsed(),
+            user_agent: user_agent.as_deref(),
+            headers: request_headers,
+            failure: failure.as_ref(),
+            quirks,
+            request_body: captured.request_body,
+            response_body,
+        });
+    }
     access_log::record(&access_log::Line {
         request_id: &request_id,
         integration,
@@ -143,6 +187,7 @@ async fn dispatch(
     // Held until the response is built: the request's place in its
     // integration's fair share.
     let _ticket = admission::admit(&state, req.headers(), integration_id, client).await?;
+    pushes::authenticated();
     let endpoint = routed?;
     let ctx = Ctx {
         base_url: base_url(&state, &req, integration_id),

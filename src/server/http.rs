@@ -101,8 +101,23 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Sc
                 )))
             }
         }
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Ok(collected)) => {
+            let bytes = collected.to_bytes();
+            super::pushes::request_body(&bytes);
+            Ok(bytes)
+        }
     }
+}
+
+/// The response's body bytes, and the response rebuilt around them (a
+/// `Full` body is already in memory: this copies no bytes).
+pub async fn response_bytes(resp: Response<Body>) -> (Response<Body>, Bytes) {
+    let (parts, body) = resp.into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(never) => match never {},
+    };
+    (Response::from_parts(parts, Full::new(bytes.clone())), bytes)
 }
 
 /// A request header as text; a non-ASCII value counts as absent.

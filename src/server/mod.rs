@@ -4,9 +4,10 @@
 //! reloads the TLS certificate files. Here live the listener and connection
 //! bounds, routing, authentication and admission, the operational endpoints
 //! (`/healthz`, `/metrics`), and the HTTP face of each endpoint (projection,
-//! ETag headers, status codes). Alongside: the refusal flusher, WAL
-//! checkpoints (run by the domain), webhook delivery (`crate::delivery`)
-//! and, with `--metrics-listen`, a metrics-only listener.
+//! ETag headers, status codes). Alongside: the refusal and push-status
+//! flushers (`rejections`, `pushes`), WAL checkpoints (run by the domain),
+//! webhook delivery (`crate::delivery`) and, with `--metrics-listen`, a
+//! metrics-only listener.
 //!
 //! May import `domain/` (every read and change goes through it), `scim/`,
 //! and plain types of `store/` (records, errors, the audit actor); never
@@ -27,6 +28,7 @@ pub mod listener;
 pub mod netaddr;
 pub mod notify;
 pub mod observe;
+pub mod pushes;
 pub mod query;
 pub mod rejections;
 pub mod resources;
@@ -66,6 +68,8 @@ pub struct ServeOptions {
     pub metrics_listen: Option<SocketAddr>,
     /// `--no-checkpoint`: no periodic WAL checkpoints.
     pub checkpoints: bool,
+    /// `--request-log N`: requests logged per integration (0: none).
+    pub request_log: usize,
 }
 
 fn say(line: &str) {
@@ -158,6 +162,7 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         trusted_proxies: opts.trusted_proxies,
         guard: admission::guard::Guard::default(),
         rejections: rejections::Rejections::default(),
+        pushes: pushes::Pushes::new(opts.request_log),
         member_renders: tokio::sync::Semaphore::new(1),
         metrics_token,
     });
@@ -173,6 +178,7 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         state.domain.clone(),
         flush_stopped.clone(),
     ));
+    let push_flusher = tokio::spawn(pushes::flush(state.clone(), flush_stopped.clone()));
     if opts.checkpoints {
         tokio::spawn(crate::domain::housekeeping::checkpoints(
             state.domain.clone(),
@@ -190,6 +196,7 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     // The refusals counted during the drain reach the audit table too.
     let _ = stop_flush.send(true);
     let _ = flusher.await;
+    let _ = push_flusher.await;
     // Every job queued before this one has been committed once it answers.
     if let Err(e) = state.domain.drain_writer().await {
         tracing::warn!(error = %e, "the writer did not drain cleanly");

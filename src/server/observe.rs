@@ -214,6 +214,7 @@ mod tests {
             trusted_proxies: Vec::new(),
             guard: Default::default(),
             rejections: Default::default(),
+            pushes: super::super::pushes::Pushes::new(0),
             member_renders: tokio::sync::Semaphore::new(1),
             metrics_token: None,
         })

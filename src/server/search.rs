@@ -85,11 +85,13 @@ fn log_dialects(ctx: &Ctx, search: &Search, parts: &[Part]) {
     if !tracing::enabled!(tracing::Level::DEBUG) {
         for quirk in &search.filter_dialects {
             crate::metrics::global().quirk(&ctx.integration_id, quirk);
+            crate::request_quirks::note(Some(&ctx.request_id), quirk);
         }
         return;
     }
     for quirk in domain_search::filter_dialects(search, parts) {
         crate::metrics::global().quirk(&ctx.integration_id, quirk);
+        crate::request_quirks::note(Some(&ctx.request_id), quirk);
         tracing::debug!(request_id = %ctx.request_id, integration = %ctx.integration_id, quirk, "accepted an IdP filter dialect");
     }
 }

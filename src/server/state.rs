@@ -38,6 +38,8 @@ pub struct AppState {
     pub guard: super::admission::guard::Guard,
     /// Refused requests counted in memory until their audit rows are written.
     pub rejections: super::rejections::Rejections,
+    /// Push status and request log gathered until their next batch.
+    pub pushes: super::pushes::Pushes,
     /// Responses that carry group members are built one at a time: a
     /// 100 000-member group is tens of MB while it is rendered, and a few
     /// clients asking at once (and never reading) must not multiply that.

@@ -20,6 +20,7 @@ mod interop;
 mod lifecycle;
 mod observability;
 mod operations;
+mod outputs;
 mod queries;
 mod seeds;
 mod users;
