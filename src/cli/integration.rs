@@ -104,7 +104,8 @@ pub fn show(db: &Path, id: &str, as_json: bool) -> Result<(), String> {
 
 pub fn set_enabled(db: &Path, id: &str, enabled: bool) -> Result<(), String> {
     let conn = open(db)?;
-    store::in_transaction(&conn, |c| integrations::set_enabled(c, id, enabled)).map_err(message)?;
+    store::in_access_transaction(&conn, |c| integrations::set_enabled(c, id, enabled))
+        .map_err(message)?;
     println!(
         "integration {id} {}",
         if enabled { "enabled" } else { "disabled" }
@@ -119,7 +120,7 @@ pub fn delete(db: &Path, id: &str, yes: bool) -> Result<(), String> {
         ));
     }
     let conn = open(db)?;
-    store::in_transaction(&conn, |c| integrations::delete(c, id)).map_err(message)?;
+    store::in_access_transaction(&conn, |c| integrations::delete(c, id)).map_err(message)?;
     println!("integration {id} deleted");
     Ok(())
 }
