@@ -57,7 +57,10 @@ impl Domain {
     pub fn open(path: &Path, readers: usize) -> Result<Domain> {
         let conn = connection::open_write(path)?;
         migrate::apply(&conn)?;
-        connection::refresh_statistics(&conn)?;
+        // Statistics are refreshed after the ready line
+        // (`housekeeping::statistics`): on a big file that takes seconds.
+        // Dropping old STAT4 samples is cheap and must precede any reader.
+        connection::forget_samples(&conn)?;
         let writer = Writer::start(conn)?;
         Ok(Domain {
             writer: Arc::new(writer),

@@ -168,6 +168,9 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         state.clone(),
         flush_stopped.clone(),
     ));
+    tokio::spawn(crate::domain::housekeeping::statistics(
+        state.domain.clone(),
+    ));
     if opts.checkpoints {
         tokio::spawn(crate::domain::housekeeping::checkpoints(
             state.domain.clone(),

@@ -149,7 +149,13 @@ mod tests {
 
     /// Two distinct generations, read from real marker files.
     fn generations() -> (Generation, Generation) {
-        let dir = std::env::temp_dir().join(format!("scimd-token-cache-{}", std::process::id()));
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "scimd-token-cache-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("t.db");
         let _ = std::fs::remove_file(crate::store::tokens::access_marker(&db));
