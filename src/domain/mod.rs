@@ -55,7 +55,7 @@ pub struct Domain {
 impl Domain {
     /// Opens (creating and migrating if needed) the file and starts the writer.
     pub fn open(path: &Path, readers: usize) -> Result<Domain> {
-        let conn = connection::open_write(path)?;
+        let conn = connection::open_writer(path)?;
         migrate::apply(&conn)?;
         // Statistics are refreshed after the ready line
         // (`housekeeping::statistics`): on a big file that takes seconds.
