@@ -206,6 +206,25 @@ impl Metrics {
             "Write jobs run by the writer; divided by batches, the mean batch size.",
         );
         let _ = writeln!(out, "scimd_writer_jobs_total {}", gauges.writer_jobs);
+        family(
+            &mut out,
+            "scimd_writer_batch_size",
+            "histogram",
+            "Jobs per writer transaction (group commit: many requests, one fsync).",
+        );
+        for (bound, n) in crate::store::writer::BATCH_SIZE_BOUNDS
+            .iter()
+            .zip(gauges.writer_batch_sizes)
+        {
+            let _ = writeln!(out, "scimd_writer_batch_size_bucket{{le=\"{bound}\"}} {n}");
+        }
+        // The largest bucket holds every batch; taken from the same read as
+        // the buckets, so a batch finishing during the scrape cannot make
+        // +Inf smaller than a finite bucket.
+        let all = gauges.writer_batch_sizes.last().copied().unwrap_or(0);
+        let _ = writeln!(out, "scimd_writer_batch_size_bucket{{le=\"+Inf\"}} {all}");
+        let _ = writeln!(out, "scimd_writer_batch_size_sum {}", gauges.writer_jobs);
+        let _ = writeln!(out, "scimd_writer_batch_size_count {all}");
         gauge(
             &mut out,
             "scimd_writer_last_batch_size",
@@ -241,6 +260,8 @@ pub struct Gauges {
     pub writer_batches: u64,
     pub writer_jobs: u64,
     pub writer_last_batch: u64,
+    /// Cumulative batches of at most each `writer::BATCH_SIZE_BOUNDS` jobs.
+    pub writer_batch_sizes: [u64; crate::store::writer::BATCH_SIZE_BOUNDS.len()],
     pub database_bytes: u64,
     pub wal_bytes: u64,
 }
@@ -363,6 +384,7 @@ mod tests {
             "scimd_requests_total",
             "scimd_request_duration_seconds",
             "scimd_writer_queue_depth",
+            "scimd_writer_batch_size",
             "scimd_wal_bytes",
             "scimd_webhook_backlog",
             "scimd_quirks_applied_total",

@@ -210,7 +210,8 @@ fn print_push(p: &status::PushStatus) {
 
 pub fn set_enabled(db: &Path, id: &str, enabled: bool) -> Result<(), String> {
     let conn = open(db)?;
-    store::in_transaction(&conn, |c| integrations::set_enabled(c, id, enabled)).map_err(message)?;
+    store::in_access_transaction(&conn, |c| integrations::set_enabled(c, id, enabled))
+        .map_err(message)?;
     println!(
         "integration {id} {}",
         if enabled { "enabled" } else { "disabled" }
@@ -225,7 +226,7 @@ pub fn delete(db: &Path, id: &str, yes: bool) -> Result<(), String> {
         ));
     }
     let conn = open(db)?;
-    store::in_transaction(&conn, |c| integrations::delete(c, id)).map_err(message)?;
+    store::in_access_transaction(&conn, |c| integrations::delete(c, id)).map_err(message)?;
     println!("integration {id} deleted");
     Ok(())
 }

@@ -10,7 +10,7 @@ use time::Duration;
 /// `grace` comes parsed (and bounded) from the command line.
 pub fn rotate(db: &Path, id: &str, grace: Duration, as_json: bool) -> Result<(), String> {
     let conn = open(db)?;
-    let (token, until) = store::in_transaction(&conn, |c| {
+    let (token, until) = store::in_access_transaction(&conn, |c| {
         admin::rotate_token(c, id, grace, &Actor::cli()).map(|done| done.value)
     })
     .map_err(message)?;
@@ -33,7 +33,7 @@ pub fn revoke(db: &Path, id: &str, yes: bool) -> Result<(), String> {
         ));
     }
     let conn = open(db)?;
-    let n = store::in_transaction(&conn, |c| {
+    let n = store::in_access_transaction(&conn, |c| {
         admin::revoke_tokens(c, id, &Actor::cli()).map(|done| done.value)
     })
     .map_err(message)?;

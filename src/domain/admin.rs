@@ -186,6 +186,12 @@ impl Domain {
             .await
     }
 
+    /// The CLI's access generation: one `stat`, no database read, so it is
+    /// fine on an async worker (see `store::tokens::generation`).
+    pub fn access_generation(&self) -> std::io::Result<tokens::Generation> {
+        tokens::generation(&self.path)
+    }
+
     /// Records when a token was last used.
     pub async fn touch_token(&self, hash: Vec<u8>, when: String) -> Result<()> {
         self.write(move |c| tokens::touch(c, &hash, &when)).await

@@ -1,3 +1,7 @@
+//! Upkeep while serving. Planner statistics are refreshed once, just after
+//! the server is ready (`statistics`): on a million-user file `ANALYZE` takes
+//! seconds, which start-up must not wait for.
+//!
 //! WAL checkpoints while serving. SQLite's own checkpoint (every 1000 pages)
 //! never shrinks the `-wal` file, and a burst of writes can leave it large;
 //! so every minute a PASSIVE checkpoint copies what it can without waiting
@@ -20,6 +24,26 @@ const TICK: Duration = Duration::from_secs(1);
 /// How long a TRUNCATE may wait for readers before giving up until the next
 /// idle period: the writer thread is blocked meanwhile.
 const TRUNCATE_PATIENCE_MS: i64 = 200;
+
+/// Refreshes the planner statistics on the writer's connection (between its
+/// transactions), then has the readers reopen so their plans use them.
+pub async fn statistics(domain: Domain) {
+    let started = std::time::Instant::now();
+    let done = domain
+        .writer
+        .outside(|c| Ok(crate::store::connection::refresh_statistics(c)?))
+        .await;
+    match done {
+        Ok(()) => {
+            domain.readers.renew();
+            tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                "planner statistics refreshed"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "could not refresh planner statistics"),
+    }
+}
 
 pub async fn checkpoints(domain: Domain, mut stop: watch::Receiver<bool>) {
     let mut last_passive = Instant::now();

@@ -60,9 +60,12 @@ pub struct Domain {
 impl Domain {
     /// Opens (creating and migrating if needed) the file and starts the writer.
     pub fn open(path: &Path, readers: usize) -> Result<Domain> {
-        let conn = connection::open_write(path)?;
+        let conn = connection::open_writer(path)?;
         migrate::apply(&conn)?;
-        connection::refresh_statistics(&conn)?;
+        // Statistics are refreshed after the ready line
+        // (`housekeeping::statistics`): on a big file that takes seconds.
+        // Dropping old STAT4 samples is cheap and must precede any reader.
+        connection::forget_samples(&conn)?;
         let writer = Writer::start(conn)?;
         Ok(Domain {
             writer: Arc::new(writer),

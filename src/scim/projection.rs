@@ -107,6 +107,28 @@ impl Projection {
         }
     }
 
+    /// Whether top-level attribute `name` is shown exactly as rendered: every
+    /// element, every sub-attribute. Then a caller may write it out itself
+    /// (a group's members, straight to bytes) instead of passing it through
+    /// `apply`.
+    pub fn keeps_whole(&self, rt: &ResourceType, name: &str) -> bool {
+        let Some(def) = top_def(rt, name) else {
+            return false;
+        };
+        let Some((inc, exc)) = self.decide(None, def) else {
+            return false;
+        };
+        let (wanted, unwanted) = self.element_filters(None, def.name);
+        inc == Pick::Whole
+            && exc == Pick::No
+            && wanted.is_none()
+            && unwanted.is_empty()
+            && def
+                .sub_attributes
+                .iter()
+                .all(|s| matches!(s.returned, Returned::Default | Returned::Always))
+    }
+
     /// Shapes a full stored resource (id, schemas, meta and every attribute)
     /// into the client's view.
     ///

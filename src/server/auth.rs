@@ -1,18 +1,17 @@
 //! Bearer-token authentication. The token must belong to the integration
 //! named in the path; every failure gives the same 401 so a caller learns
-//! nothing about integrations it has no token for. Tokens are looked up on
-//! every request, so a CLI rotation or revocation applies at once.
+//! nothing about integrations it has no token for. A token seen valid is
+//! answered from memory (`admission::token_cache`) without a database read;
+//! the CLI's marker file (`store::tokens::generation`) empties that memory
+//! at once when access changes, so a rotation or revocation still applies
+//! to the very next request.
 
+use super::admission::token_cache::{Cached, TOUCH_EVERY};
 use super::state::AppState;
 use crate::scim::error::ScimError;
 use hyper::header::AUTHORIZATION;
 use hyper::HeaderMap;
 use std::sync::Arc;
-use time::Duration;
-
-/// How stale `last_used` may get before a request refreshes it; keeps a busy
-/// IdP from turning every read into a write.
-const TOUCH_EVERY: Duration = Duration::seconds(60);
 
 fn refused() -> ScimError {
     ScimError::unauthorized(
@@ -35,31 +34,77 @@ pub async fn authenticate(
     headers: &HeaderMap,
     integration_id: &str,
 ) -> Result<(), ScimError> {
-    let token = bearer(headers).ok_or_else(refused)?.to_string();
-    let found = state.domain.authenticate(token).await.map_err(|e| {
-        tracing::error!(error = %e, "token lookup failed");
-        ScimError::internal("token lookup failed")
-    })?;
-    let Some(found) = found.filter(|f| f.integration_id == integration_id) else {
+    let token = bearer(headers).ok_or_else(refused)?;
+    let hash = crate::secret::token_hash(token);
+    // No generation (the marker cannot be read): no cache, every request asks.
+    let generation = match state.domain.access_generation() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the access marker; tokens are not cached");
+            None
+        }
+    };
+    if let Some(g) = generation {
+        let now = crate::clock::now();
+        let cached =
+            state
+                .guard
+                .token_cache()
+                .check(g, &hash, integration_id, now, crate::clock::instant());
+        match cached {
+            Cached::Valid { touch } => {
+                if touch {
+                    record_use(state, hash, now);
+                }
+                return Ok(());
+            }
+            Cached::OtherIntegration => return Err(refused()),
+            Cached::Unknown => {}
+        }
+    }
+    let found = state
+        .domain
+        .authenticate(token.to_string())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "token lookup failed");
+            ScimError::internal("token lookup failed")
+        })?;
+    let Some(found) = found else {
         return Err(refused());
     };
     let now = crate::clock::now();
-    let stale = found
-        .last_used
-        .as_deref()
-        .and_then(crate::clock::parse)
-        .is_none_or(|t| now - t > TOUCH_EVERY);
+    let last_used = found.last_used.as_deref().and_then(crate::clock::parse);
+    let stale = last_used.is_none_or(|t| now - t > TOUCH_EVERY);
+    if let Some(g) = generation {
+        state.guard.token_cache().remember(
+            g,
+            &hash,
+            &found.integration_id,
+            found.expires.as_deref().and_then(crate::clock::parse),
+            if stale { Some(now) } else { last_used },
+            crate::clock::instant(),
+        );
+    }
+    if found.integration_id != integration_id {
+        return Err(refused());
+    }
     if stale {
-        let domain = state.domain.clone();
-        let when = crate::clock::format(now);
-        // Fire and forget: bookkeeping must not delay or fail the request.
-        tokio::spawn(async move {
-            if let Err(e) = domain.touch_token(found.hash, when).await {
-                tracing::warn!(error = %e, "could not record token use");
-            }
-        });
+        record_use(state, found.hash, now);
     }
     Ok(())
+}
+
+/// Records the token's use in the background: bookkeeping must not delay or
+/// fail the request.
+fn record_use(state: &Arc<AppState>, hash: Vec<u8>, now: time::OffsetDateTime) {
+    let domain = state.domain.clone();
+    let when = crate::clock::format(now);
+    tokio::spawn(async move {
+        if let Err(e) = domain.touch_token(hash, when).await {
+            tracing::warn!(error = %e, "could not record token use");
+        }
+    });
 }
 
 #[cfg(test)]

@@ -19,7 +19,11 @@ pub const SCIM_JSON: &str = "application/scim+json";
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn json_response(status: u16, body: &Value) -> Response<Body> {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    json_bytes_response(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// `json_response` for a body already serialised.
+pub fn json_bytes_response(status: u16, bytes: Vec<u8>) -> Response<Body> {
     let mut resp = Response::new(Full::new(Bytes::from(bytes)));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     resp.headers_mut()

@@ -179,6 +179,9 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         flush_stopped.clone(),
     ));
     let push_flusher = tokio::spawn(pushes::flush(state.clone(), flush_stopped.clone()));
+    tokio::spawn(crate::domain::housekeeping::statistics(
+        state.domain.clone(),
+    ));
     if opts.checkpoints {
         tokio::spawn(crate::domain::housekeeping::checkpoints(
             state.domain.clone(),

@@ -138,6 +138,7 @@ pub fn metrics_response(state: &AppState) -> Response<Body> {
         writer_batches: writer.batches(),
         writer_jobs: writer.jobs(),
         writer_last_batch: writer.last_batch(),
+        writer_batch_sizes: writer.batch_size_buckets(),
         database_bytes: size(state.domain.path()),
         wal_bytes: size(&crate::store::connection::sidecar(
             state.domain.path(),

@@ -67,22 +67,22 @@ pub struct Entry<'a> {
 }
 
 pub fn record(conn: &Connection, actor: &Actor, e: Entry<'_>) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit(time, integration_id, event, resource_type, resource_id,
                            external_id, request_id, actor, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            crate::clock::now_string(),
-            e.integration_id,
-            e.event,
-            e.resource_type,
-            e.resource_id,
-            e.external_id,
-            actor.request_id,
-            actor.name,
-            e.detail,
-        ],
-    )?;
+    )?
+    .execute(params![
+        crate::clock::now_string(),
+        e.integration_id,
+        e.event,
+        e.resource_type,
+        e.resource_id,
+        e.external_id,
+        actor.request_id,
+        actor.name,
+        e.detail,
+    ])?;
     Ok(())
 }
 

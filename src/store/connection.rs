@@ -18,6 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prepared statements kept per connection. Every hot query goes through
+/// `prepare_cached`; rusqlite keeps 16 by default, fewer than one create
+/// uses, and an evicted statement is parsed and planned again.
+const STATEMENT_CACHE: usize = 256;
 
 /// What a checkpoint leaves of the WAL on disk: a burst of writes can grow it
 /// far beyond the 1000 pages at which SQLite checkpoints; after the next
@@ -93,6 +97,7 @@ pub fn open_write(path: &Path) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -115,12 +120,28 @@ fn io_error(path: &Path, e: std::io::Error) -> rusqlite::Error {
     )
 }
 
+/// The server's writer connection: `open_write`, plus what only a
+/// connection that runs group commits needs.
+pub fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = open_write(path)?;
+    // Each job of a group commit runs in its own SAVEPOINT, and SQLite
+    // keeps a statement journal of the pages it changes that earlier jobs
+    // of the batch changed too. Past 64 KiB that journal spills to a
+    // temporary file, and those writes were a tenth of the writer's time
+    // under concurrent creates. In memory it is bounded by one batch's
+    // pages. Not for the CLI's connections: there `VACUUM INTO` and
+    // `integrity_check` would keep their temporary data in memory too.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
 pub fn open_read(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(conn)
 }
@@ -131,9 +152,10 @@ pub fn open_read(path: &Path) -> rusqlite::Result<Connection> {
 /// over every table, which re-analyzes those that grew or shrank a lot since.
 /// Full, not sampled (`analysis_limit`): a sample of an index led by the
 /// integration id makes one integration look like a thousand rows, and the
-/// planner then sorts whole tables for a page. A full pass costs well under a
-/// second at a million users and happens once, or when a table grew 25-fold.
-/// Run on the writer connection at server start.
+/// planner then sorts whole tables for a page. A full pass costs about a
+/// second at a million users and happens once, or when a table grew 25-fold:
+/// so it runs on the writer connection after the server is ready, never on
+/// the way to it. Keeps only `sqlite_stat1` (see `forget_samples`).
 pub fn refresh_statistics(conn: &Connection) -> rusqlite::Result<()> {
     let has_stats: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1')",
@@ -158,6 +180,26 @@ pub fn refresh_statistics(conn: &Connection) -> rusqlite::Result<()> {
         [],
     )?;
     if forgotten > 0 {
+        conn.execute_batch("ANALYZE sqlite_schema")?;
+    }
+    forget_samples(conn)
+}
+
+/// Deletes the STAT4 samples `ANALYZE` leaves (the bundled SQLite is built
+/// with STAT4) and reloads the statistics. With samples, SQLite re-plans a
+/// statement whenever a value bound to an indexed column changes
+/// (`sqlite3Reprepare`, `stat4ValueFromExpr`): that undid the statement
+/// cache and was a seventh of a create's cost. Every index scimd queries is
+/// selective or led by the integration id, where `sqlite_stat1` averages are
+/// enough (the plan tests in `sql_filter` and `search` check this). Cheap:
+/// a few dozen rows per index.
+pub fn forget_samples(conn: &Connection) -> rusqlite::Result<()> {
+    let samples: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat4')",
+        [],
+        |r| r.get(0),
+    )?;
+    if samples && conn.execute("DELETE FROM sqlite_stat4", [])? > 0 {
         conn.execute_batch("ANALYZE sqlite_schema")?;
     }
     Ok(())

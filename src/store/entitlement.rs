@@ -139,7 +139,8 @@ pub(crate) fn recompute(
     let new_pin = if entitled && s.pin_digits > 0 && (pin.is_none() || wrong_length) {
         if wrong_length {
             // Free the old one first so the draw can never collide with it.
-            conn.execute("UPDATE scim_user SET pin = NULL WHERE seq = ?1", [user_seq])?;
+            conn.prepare_cached("UPDATE scim_user SET pin = NULL WHERE seq = ?1")?
+                .execute([user_seq])?;
         }
         Some(unique_pin(conn, integration_id, s.pin_digits)?)
     } else {
@@ -406,24 +407,24 @@ pub fn reset_pin(
         ))));
     }
     let found: Option<(i64, String, Option<String>)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT seq, id, external_id FROM scim_user WHERE integration_id = ?1
                AND (id = ?2 OR user_name_fold = lower(?2)) AND deprovisioned IS NULL",
-            params![integration_id, user],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row(params![integration_id, user], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     let Some((seq, id, external_id)) = found else {
         return Err(StoreError::Scim(ScimError::not_found(format!(
             "no user '{user}' (by id or userName) in {integration_id}"
         ))));
     };
-    conn.execute("UPDATE scim_user SET pin = NULL WHERE seq = ?1", [seq])?;
+    conn.prepare_cached("UPDATE scim_user SET pin = NULL WHERE seq = ?1")?
+        .execute([seq])?;
     let pin = unique_pin(conn, integration_id, s.pin_digits)?;
-    conn.execute(
-        "UPDATE scim_user SET pin = ?2 WHERE seq = ?1",
-        params![seq, pin],
-    )?;
+    conn.prepare_cached("UPDATE scim_user SET pin = ?2 WHERE seq = ?1")?
+        .execute(params![seq, pin])?;
     audit::record(
         conn,
         actor,

@@ -100,11 +100,10 @@ fn check_external_id_free(
         return Ok(());
     };
     let taken: Option<i64> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT seq FROM scim_group WHERE integration_id = ?1 AND external_id = ?2",
-            params![integration_id, ext],
-            |r| r.get(0),
-        )
+        )?
+        .query_row(params![integration_id, ext], |r| r.get(0))
         .optional()?;
     match taken {
         Some(seq) if Some(seq) != except_seq => Err(ScimError::uniqueness(format!(
@@ -257,7 +256,8 @@ fn remove_member_by_id(
 
 fn remove_all_members(conn: &Connection, group_seq: i64) -> Result<Vec<Member>> {
     let members = member_list(conn, group_seq)?;
-    conn.execute("DELETE FROM membership WHERE group_seq = ?1", [group_seq])?;
+    conn.prepare_cached("DELETE FROM membership WHERE group_seq = ?1")?
+        .execute([group_seq])?;
     Ok(members)
 }
 
@@ -534,19 +534,19 @@ pub fn insert(
     let ext = external_id(resource);
     check_external_id_free(conn, integration_id, ext.as_deref(), None)?;
     let now = crate::clock::now_string();
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO scim_group(integration_id, id, display_name, external_id, created,
              last_modified, version, resource)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1, ?6)",
-        params![
-            integration_id,
-            id,
-            name,
-            ext,
-            now,
-            serde_json::to_string(resource)?
-        ],
-    )?;
+    )?
+    .execute(params![
+        integration_id,
+        id,
+        name,
+        ext,
+        now,
+        serde_json::to_string(resource)?
+    ])?;
     let seq = conn.last_insert_rowid();
     let audit = Audit {
         conn,
@@ -713,7 +713,8 @@ pub fn delete(
         )?
         .query_map([current.seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    conn.execute("DELETE FROM scim_group WHERE seq = ?1", [current.seq])?;
+    conn.prepare_cached("DELETE FROM scim_group WHERE seq = ?1")?
+        .execute([current.seq])?;
     bump_versions(conn, &parents.iter().map(|p| p.0).collect::<Vec<_>>())?;
     for (_, parent_id, parent_ext) in &parents {
         let parent = Audit {

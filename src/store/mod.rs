@@ -85,6 +85,24 @@ impl From<serde_json::Error> for StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// `in_transaction` for a change to who may authenticate (tokens, an
+/// integration's existence or `enabled`): after the commit, tells a running
+/// server to forget the tokens it has cached (`tokens::announce_access_change`).
+pub fn in_access_transaction<T>(
+    conn: &rusqlite::Connection,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T>,
+) -> Result<T> {
+    let value = in_transaction(conn, f)?;
+    if let Some(db) = conn.path().filter(|p| !p.is_empty()) {
+        tokens::announce_access_change(std::path::Path::new(db)).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "the change is made, but a running server could not be told about it ({e}); restart it to apply the change at once"
+            ))
+        })?;
+    }
+    Ok(value)
+}
+
 /// Runs `f` in one immediate transaction on a plain connection: the CLI's way
 /// of writing, safe beside a running server thanks to WAL and the busy timeout.
 pub fn in_transaction<T>(

@@ -16,7 +16,7 @@ use crate::scim::error::{ScimError, ScimType};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -36,7 +36,10 @@ pub struct Readers {
 
 struct Inner {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    /// Idle connections with the `epoch` they were opened in.
+    idle: Mutex<Vec<(u64, Connection)>>,
+    /// Moved by `renew`: connections of an older epoch are closed.
+    epoch: AtomicU64,
     permits: Arc<Semaphore>,
     priority: Arc<Semaphore>,
     /// Per integration: its share of `permits`.
@@ -79,6 +82,7 @@ impl Readers {
             inner: Arc::new(Inner {
                 path,
                 idle: Mutex::new(Vec::new()),
+                epoch: AtomicU64::new(0),
                 permits: Arc::new(Semaphore::new(size)),
                 priority: Arc::new(Semaphore::new(PRIORITY_PERMITS)),
                 shares: Mutex::new(HashMap::new()),
@@ -86,6 +90,17 @@ impl Readers {
                 deadline,
             }),
         }
+    }
+
+    /// Closes every connection, idle now or in use (when it comes back):
+    /// the next reads open fresh ones, which load the planner statistics
+    /// as they are now (a connection loads them once, when it opens).
+    pub fn renew(&self) {
+        // Under the lock, so a connection given back meanwhile is either
+        // cleared here or sees the new epoch.
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner.epoch.fetch_add(1, Ordering::SeqCst);
+        idle.clear();
     }
 
     /// A read on the general lane, not tied to an integration.
@@ -152,7 +167,7 @@ impl Readers {
         let inner = self.inner.clone();
         let deadline = inner.deadline;
         tokio::task::spawn_blocking(move || {
-            let conn = inner.take()?;
+            let (epoch, conn) = inner.take()?;
             let stop_at = Instant::now() + deadline;
             conn.progress_handler(
                 PROGRESS_STEPS,
@@ -160,7 +175,7 @@ impl Readers {
             );
             let result = f(&conn);
             conn.progress_handler(0, None::<fn() -> bool>);
-            inner.give_back(conn);
+            inner.give_back(epoch, conn);
             drop(permit);
             result.map_err(|e| {
                 if interrupted(&e) {
@@ -176,17 +191,22 @@ impl Readers {
 }
 
 impl Inner {
-    fn take(&self) -> rusqlite::Result<Connection> {
+    fn take(&self) -> rusqlite::Result<(u64, Connection)> {
         let pooled = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
         match pooled {
             Some(c) => Ok(c),
-            None => connection::open_read(&self.path),
+            None => {
+                let epoch = self.epoch.load(Ordering::SeqCst);
+                Ok((epoch, connection::open_read(&self.path)?))
+            }
         }
     }
 
-    fn give_back(&self, conn: Connection) {
+    fn give_back(&self, epoch: u64, conn: Connection) {
         if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
+            if epoch == self.epoch.load(Ordering::SeqCst) {
+                idle.push((epoch, conn));
+            }
         }
     }
 }

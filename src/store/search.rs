@@ -267,6 +267,22 @@ pub fn generation(conn: &Connection, integration_id: &str) -> Result<Option<i64>
         .optional()?)
 }
 
+/// The number of matching rows when the page itself shows it, so no count
+/// is needed: a page that is not full ends the result. That is the common
+/// case of an IdP's `userName eq "x"` (one row or none), which then costs one
+/// indexed lookup instead of a lookup and a count. Not known when the page
+/// is full, or when it is empty past the start (the offset may overshoot).
+fn known_total(window: &Window, read: i64, more: bool) -> Option<i64> {
+    match window {
+        Window::Offset { offset, limit } => {
+            let offset = (*offset).max(0);
+            (read < *limit && (read > 0 || offset == 0)).then_some(offset + read)
+        }
+        Window::After { after: None, .. } => (!more).then_some(read),
+        Window::After { after: Some(_), .. } => None,
+    }
+}
+
 /// Runs a query: `columns` are read by `map`, which sees them at indexes
 /// 0.. (the sort key and seq follow them).
 pub fn run<T>(
@@ -284,28 +300,30 @@ pub fn run<T>(
         all.extend(params.iter().cloned());
         all
     };
-    let total: i64 = match (table.total, q.filter) {
-        // Kept by triggers (schema.sql): O(1) instead of a count over every user.
-        (Some(sql), None) => conn
-            .prepare_cached(sql)?
-            .query_row([integration_id], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0),
-        _ => conn
-            .prepare_cached(&st.count.0)?
-            .query_row(params_from_iter(with_id(&st.count.1)), |r| r.get(0))?,
+    let count = || -> Result<i64> {
+        Ok(match (table.total, q.filter) {
+            // Kept by triggers (schema.sql): O(1) instead of a count over every user.
+            (Some(sql), None) => conn
+                .prepare_cached(sql)?
+                .query_row([integration_id], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0),
+            _ => conn
+                .prepare_cached(&st.count.0)?
+                .query_row(params_from_iter(with_id(&st.count.1)), |r| r.get(0))?,
+        })
     };
-    let Some((sql, params)) = st.page else {
+    let Some((sql, params)) = &st.page else {
         return Ok(Page {
-            total,
+            total: count()?,
             items: Vec::new(),
             next: None,
             positions: Vec::new(),
         });
     };
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(sql)?;
     let n = stmt.column_count();
-    let mut rows = stmt.query(params_from_iter(with_id(&params)))?;
+    let mut rows = stmt.query(params_from_iter(with_id(params)))?;
     let mut items = Vec::new();
     let mut positions: Vec<Position> = Vec::new();
     let mut more = false;
@@ -323,6 +341,11 @@ pub fn run<T>(
             seq: row.get(n - 1)?,
         });
     }
+    drop(rows);
+    let total = match known_total(&q.window, items.len() as i64, more) {
+        Some(total) => total,
+        None => count()?,
+    };
     let next = match q.window {
         Window::After { .. } if more => positions.last().cloned(),
         _ => None,
@@ -517,6 +540,34 @@ mod tests {
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .unwrap()
             .join("\n")
+    }
+
+    #[test]
+    fn a_page_that_is_not_full_gives_the_total_without_a_count() {
+        let offset = |offset, limit| Window::Offset { offset, limit };
+        assert_eq!(known_total(&offset(0, 100), 1, false), Some(1));
+        assert_eq!(known_total(&offset(0, 100), 0, false), Some(0));
+        assert_eq!(known_total(&offset(10, 100), 3, false), Some(13));
+        // Full: more rows may follow.
+        assert_eq!(known_total(&offset(0, 2), 2, false), None);
+        // Empty past the start: the offset may overshoot the end.
+        assert_eq!(known_total(&offset(10, 100), 0, false), None);
+        // count=0 reads nothing: a count is needed.
+        assert_eq!(known_total(&offset(0, 0), 0, false), None);
+        let first = Window::After {
+            after: None,
+            limit: 10,
+        };
+        assert_eq!(known_total(&first, 4, false), Some(4));
+        assert_eq!(known_total(&first, 10, true), None);
+        let later = Window::After {
+            after: Some(Position {
+                key: SqlValue::Null,
+                seq: 3,
+            }),
+            limit: 10,
+        };
+        assert_eq!(known_total(&later, 4, false), None);
     }
 
     /// With the statistics the server gathers at start (see

@@ -189,25 +189,25 @@ pub fn get(conn: &Connection, integration_id: &str) -> Result<Settings> {
 }
 
 pub fn put(conn: &Connection, integration_id: &str, s: &Settings) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE integration SET delete_mode = ?2, unique_email = ?3, require_mapping = ?4,
              groups_as_roles = ?5, pin_digits = ?6, rate_limit = ?7, rate_burst = ?8,
              breaker_on = ?9, breaker_percent = ?10, breaker_min = ?11, breaker_window = ?12
          WHERE id = ?1",
-        params![
-            integration_id,
-            s.delete_mode.as_str(),
-            s.unique_email,
-            s.require_mapping,
-            s.groups_as_roles,
-            s.pin_digits,
-            s.rate_limit,
-            s.rate_burst,
-            s.breaker.on,
-            s.breaker.percent,
-            s.breaker.min,
-            s.breaker.window_secs
-        ],
-    )?;
+    )?
+    .execute(params![
+        integration_id,
+        s.delete_mode.as_str(),
+        s.unique_email,
+        s.require_mapping,
+        s.groups_as_roles,
+        s.pin_digits,
+        s.rate_limit,
+        s.rate_burst,
+        s.breaker.on,
+        s.breaker.percent,
+        s.breaker.min,
+        s.breaker.window_secs
+    ])?;
     Ok(())
 }

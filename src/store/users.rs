@@ -89,12 +89,11 @@ fn check_user_name_free(
     except_seq: Option<i64>,
 ) -> Result<()> {
     let taken: Option<i64> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT seq FROM scim_user
              WHERE integration_id = ?1 AND user_name_fold = ?2 AND deprovisioned IS NULL",
-            params![integration_id, cols.user_name_fold],
-            |r| r.get(0),
-        )
+        )?
+        .query_row(params![integration_id, cols.user_name_fold], |r| r.get(0))
         .optional()?;
     match taken {
         Some(seq) if Some(seq) != except_seq => Err(ScimError::uniqueness(format!(
@@ -157,7 +156,8 @@ fn find_deprovisioned(
 }
 
 fn write_emails(conn: &Connection, seq: i64, integration_id: &str, cols: &Columns) -> Result<()> {
-    conn.execute("DELETE FROM scim_user_email WHERE user_seq = ?1", [seq])?;
+    conn.prepare_cached("DELETE FROM scim_user_email WHERE user_seq = ?1")?
+        .execute([seq])?;
     let mut stmt = conn.prepare_cached(
         "INSERT INTO scim_user_email(user_seq, integration_id, value_fold, type, is_primary)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -214,23 +214,23 @@ pub fn insert(
     check_user_name_free(conn, integration_id, &cols, None)?;
     check_emails_free(conn, integration_id, &cols, None, &s)?;
     let now = crate::clock::now_string();
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO scim_user(integration_id, id, user_name, user_name_fold, external_id,
             primary_email, display_name, active, created, last_modified, version, resource)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1, ?10)",
-        params![
-            integration_id,
-            id,
-            cols.user_name,
-            cols.user_name_fold,
-            cols.external_id,
-            cols.primary_email,
-            cols.display_name,
-            cols.active,
-            now,
-            serde_json::to_string(resource)?,
-        ],
-    )?;
+    )?
+    .execute(params![
+        integration_id,
+        id,
+        cols.user_name,
+        cols.user_name_fold,
+        cols.external_id,
+        cols.primary_email,
+        cols.display_name,
+        cols.active,
+        now,
+        serde_json::to_string(resource)?,
+    ])?;
     let seq = conn.last_insert_rowid();
     write_emails(conn, seq, integration_id, &cols)?;
     entitlement::recompute_user(conn, integration_id, seq, &s)?;
@@ -269,24 +269,27 @@ fn rewrite(
     check_user_name_free(conn, integration_id, cols, Some(seq))?;
     check_emails_free(conn, integration_id, cols, Some(seq), s)?;
     let now = crate::clock::now_string();
-    let (created, version): (String, i64) = conn.query_row(
-        "UPDATE scim_user SET user_name = ?2, user_name_fold = ?3, external_id = ?4,
+    let (created, version): (String, i64) = conn
+        .prepare_cached(
+            "UPDATE scim_user SET user_name = ?2, user_name_fold = ?3, external_id = ?4,
             primary_email = ?5, display_name = ?6, active = ?7, last_modified = ?8,
             version = version + 1, resource = ?9, deprovisioned = NULL
          WHERE seq = ?1 RETURNING created, version",
-        params![
-            seq,
-            cols.user_name,
-            cols.user_name_fold,
-            cols.external_id,
-            cols.primary_email,
-            cols.display_name,
-            cols.active,
-            now,
-            serde_json::to_string(resource)?,
-        ],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+        )?
+        .query_row(
+            params![
+                seq,
+                cols.user_name,
+                cols.user_name_fold,
+                cols.external_id,
+                cols.primary_email,
+                cols.display_name,
+                cols.active,
+                now,
+                serde_json::to_string(resource)?,
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
     write_emails(conn, seq, integration_id, cols)?;
     entitlement::recompute_user(conn, integration_id, seq, s)?;
     Ok(StoredUser {
@@ -330,20 +333,19 @@ struct Current {
 
 fn load(conn: &Connection, integration_id: &str, id: &str) -> Result<Option<Current>> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT seq, resource, created, last_modified, version FROM scim_user
              WHERE integration_id = ?1 AND id = ?2 AND deprovisioned IS NULL",
-            params![integration_id, id],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            },
-        )
+        )?
+        .query_row(params![integration_id, id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
         .optional()?;
     row.map(|(seq, json, created, last_modified, version)| {
         Ok(Current {
@@ -440,7 +442,8 @@ pub fn delete_as(
     super::groups::bump_versions(conn, &groups)?;
     match mode {
         DeleteMode::Delete => {
-            conn.execute("DELETE FROM scim_user WHERE seq = ?1", [current.seq])?;
+            conn.prepare_cached("DELETE FROM scim_user WHERE seq = ?1")?
+                .execute([current.seq])?;
             user_event(conn, actor, integration_id, id, &cols, audit::USER_DELETED)
         }
         DeleteMode::Deactivate => {
@@ -448,20 +451,18 @@ pub fn delete_as(
             if let Some(obj) = resource.as_object_mut() {
                 obj.insert("active".into(), Value::Bool(false));
             }
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE scim_user SET deprovisioned = ?2, active = 0, resource = ?3,
                     last_modified = ?2, version = version + 1
                  WHERE seq = ?1",
-                params![
-                    current.seq,
-                    crate::clock::now_string(),
-                    serde_json::to_string(&resource)?
-                ],
-            )?;
-            conn.execute(
-                "DELETE FROM membership WHERE member_user_seq = ?1",
-                [current.seq],
-            )?;
+            )?
+            .execute(params![
+                current.seq,
+                crate::clock::now_string(),
+                serde_json::to_string(&resource)?
+            ])?;
+            conn.prepare_cached("DELETE FROM membership WHERE member_user_seq = ?1")?
+                .execute([current.seq])?;
             entitlement::recompute_user(conn, integration_id, current.seq, s)?;
             user_event(
                 conn,

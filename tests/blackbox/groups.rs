@@ -55,6 +55,46 @@ fn group_create_returns_201_with_location_and_members() {
     assert_eq!(r.body["members"][0]["type"], "User");
 }
 
+/// A group's members are written straight to bytes when shown whole; a
+/// projection that names a member sub-attribute takes the general path.
+/// Both must give the same body, byte for byte.
+#[test]
+fn a_group_with_members_reads_the_same_whether_written_directly_or_projected() {
+    let s = TestServer::start();
+    let u1 = id_of(&s.create_user(&user("m1")));
+    let u2 = id_of(&s.create_user(&user("m2")));
+    let inner = id_of(&group(&s, json!({"displayName": "inner"})));
+    let g = id_of(&group(
+        &s,
+        json!({"displayName": "outer \"quoted\" é", "externalId": "x1", "members": [
+            {"value": u1}, {"value": inner}, {"value": u2}
+        ]}),
+    ));
+    let direct = s.get(&s.scim(&format!("/Groups/{g}")), s.token());
+    direct.expect(200);
+    let projected = s.get(
+        &s.scim(&format!("/Groups/{g}?excludedAttributes=members.display")),
+        s.token(),
+    );
+    projected.expect(200);
+    assert_eq!(direct.text, projected.text);
+    assert_eq!(direct.body["members"].as_array().map(Vec::len), Some(3));
+    assert_eq!(direct.header("etag"), projected.header("etag"));
+    // Without meta, the members come last in both.
+    let no_meta = s.get(
+        &s.scim(&format!("/Groups/{g}?excludedAttributes=meta")),
+        s.token(),
+    );
+    let no_meta_projected = s.get(
+        &s.scim(&format!(
+            "/Groups/{g}?excludedAttributes=meta,members.display"
+        )),
+        s.token(),
+    );
+    assert_eq!(no_meta.text, no_meta_projected.text);
+    assert!(no_meta.body.get("meta").is_none());
+}
+
 #[test]
 fn two_groups_may_share_a_display_name() {
     let s = TestServer::start();

@@ -132,6 +132,72 @@ fn disable_then_enable_restores_access() {
     assert_eq!(users_status(&server, server.token()), 200, "enabled again");
 }
 
+/// Requests enough for the server to answer the token from memory.
+fn use_token_until_cached(server: &TestServer, token: &str) {
+    for _ in 0..3 {
+        assert_eq!(users_status(server, token), 200, "before the change");
+    }
+}
+
+#[test]
+fn a_token_answered_from_memory_is_401_on_the_next_request_after_token_revoke() {
+    let server = TestServer::start();
+    use_token_until_cached(&server, server.token());
+    let id = server.integration.id.clone();
+    server.scimd_ok(&["token", "revoke", &id, "--yes"]);
+    assert_eq!(users_status(&server, server.token()), 401);
+}
+
+#[test]
+fn a_token_answered_from_memory_is_401_on_the_next_request_after_integration_disable() {
+    let server = TestServer::start();
+    use_token_until_cached(&server, server.token());
+    let id = server.integration.id.clone();
+    server.scimd_ok(&["integration", "disable", &id]);
+    assert_eq!(users_status(&server, server.token()), 401);
+}
+
+#[test]
+fn a_token_answered_from_memory_is_401_on_the_next_request_after_integration_delete() {
+    let server = TestServer::start();
+    use_token_until_cached(&server, server.token());
+    let id = server.integration.id.clone();
+    server.scimd_ok(&["integration", "delete", &id, "--yes"]);
+    assert_eq!(users_status(&server, server.token()), 401);
+}
+
+#[test]
+fn a_token_answered_from_memory_stops_working_when_its_grace_ends() {
+    let server = TestServer::start();
+    use_token_until_cached(&server, server.token());
+    let new = rotate(&server, &["--grace", "1h"]);
+    use_token_until_cached(&server, server.token());
+    server.advance_clock(Duration::from_secs(3601));
+    assert_eq!(users_status(&server, server.token()), 401, "old token");
+    assert_eq!(users_status(&server, &new), 200, "new token");
+}
+
+#[test]
+fn a_token_answered_from_memory_still_records_its_use() {
+    let server = TestServer::start();
+    use_token_until_cached(&server, server.token());
+    // Past the one-minute interval of use records, within the time a cached
+    // answer is trusted.
+    server.advance_clock(Duration::from_secs(120));
+    let before = token_last_used(&server);
+    assert_eq!(users_status(&server, server.token()), 200);
+    let recorded = eventually(Duration::from_secs(5), || {
+        token_last_used(&server) != before
+    });
+    assert!(recorded, "last_used stayed {before:?} an hour later");
+}
+
+fn token_last_used(server: &TestServer) -> Value {
+    let id = server.integration.id.clone();
+    let v = server.scimd_json(&["token", "list", &id, "--json"]);
+    v[0]["last_used"].clone()
+}
+
 #[test]
 fn integration_show_counts_users_created_over_http() {
     let server = TestServer::start();

@@ -117,6 +117,33 @@ fn metrics_show_writer_database_and_wal_gauges() {
 }
 
 #[test]
+fn metrics_show_the_writer_batch_size_distribution() {
+    let (server, _token_dir) = with_metrics_token();
+    server.create_user(&user("batched"));
+    let text = scrape(&server);
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    // Cumulative buckets up to the largest batch the writer makes.
+    let mut previous = 0.0;
+    for le in ["1", "2", "4", "8", "16", "32", "64", "128"] {
+        let n = value(&format!("scimd_writer_batch_size_bucket{{le=\"{le}\"}}"));
+        assert!(n >= previous, "bucket {le} below the one before:\n{text}");
+        previous = n;
+    }
+    assert!(previous >= 1.0, "the create's batch is counted:\n{text}");
+    assert_eq!(
+        value("scimd_writer_batch_size_bucket{le=\"+Inf\"}"),
+        previous
+    );
+    assert_eq!(value("scimd_writer_batch_size_count"), previous);
+    assert!(value("scimd_writer_batch_size_sum") >= previous);
+}
+
+#[test]
 fn metrics_count_auth_failures_by_integration() {
     let (server, _token_dir) = with_metrics_token();
     server

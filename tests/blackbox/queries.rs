@@ -387,6 +387,46 @@ fn index_paging_edges() {
     assert!(spc["pagination"]["cursorTimeout"].as_u64().unwrap() > 0);
 }
 
+/// A page that is not full ends the result, so its total is the rows
+/// before it plus its own (no separate count); a full page, or an empty one
+/// past the end, still reports the exact total.
+#[test]
+fn totals_of_filtered_pages_are_exact_whether_or_not_the_page_is_full() {
+    let s = TestServer::start();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(id_of(&s.create_user(&user(&format!("t{i}")))));
+    }
+    s.create_user(&user("other"));
+    s.delete(&s.scim(&format!("/Users/{}", ids[0])), s.token())
+        .expect(204);
+    let sw = enc(r#"userName sw "t""#);
+    let total_and_names = |query: &str| {
+        let b = list(&s, "Users", query);
+        (b["totalResults"].clone(), user_names(&b))
+    };
+    assert_eq!(
+        total_and_names(&format!("filter={}", enc(r#"userName eq "T2""#))),
+        (json!(1), vec!["t2".to_string()])
+    );
+    assert_eq!(
+        total_and_names(&format!("filter={}", enc(r#"userName eq "t0""#))),
+        (json!(0), vec![])
+    );
+    assert_eq!(
+        total_and_names(&format!("filter={sw}&startIndex=3&count=10")),
+        (json!(4), vec!["t3".to_string(), "t4".to_string()])
+    );
+    assert_eq!(
+        total_and_names(&format!("filter={sw}&startIndex=2&count=2")),
+        (json!(4), vec!["t2".to_string(), "t3".to_string()])
+    );
+    assert_eq!(
+        total_and_names(&format!("filter={sw}&startIndex=9&count=10")),
+        (json!(4), vec![])
+    );
+}
+
 #[test]
 fn cursor_walk_returns_every_user_once_despite_inserts() {
     let s = TestServer::start();

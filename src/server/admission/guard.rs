@@ -247,6 +247,8 @@ pub struct Guard {
     /// every request), so one IdP behind a shared proxy is never locked out
     /// by another's stale token.
     good: Mutex<HashMap<Vec<u8>, Instant>>,
+    /// Tokens known valid, so a request with one needs no database read.
+    tokens: Mutex<super::token_cache::TokenCache>,
 }
 
 impl Default for Guard {
@@ -260,6 +262,7 @@ impl Default for Guard {
             )),
             inflight: Mutex::new(InFlight::default()),
             good: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(Default::default()),
         }
     }
 }
@@ -273,6 +276,11 @@ impl Guard {
     /// See `AuthThrottle::blocked`.
     pub fn auth_blocked(&self, ip: IpAddr, now: Instant) -> Option<u64> {
         lock(&self.auth).blocked(ip, now)
+    }
+
+    /// The token cache, for `auth` (the lock is never held across an await).
+    pub fn token_cache(&self) -> MutexGuard<'_, super::token_cache::TokenCache> {
+        lock(&self.tokens)
     }
 
     pub fn known_good(&self, hash: &[u8]) -> bool {

@@ -8,6 +8,7 @@
 //! domain; `guard` imports nothing of `server/`.
 
 pub mod guard;
+pub mod token_cache;
 
 use super::state::AppState;
 use super::{auth, netaddr, rejections};
