@@ -103,7 +103,12 @@ pub async fn handle(
         resp.headers_mut().insert("x-request-id", v);
     }
     let mut response_body = None;
-    if logging && captured.authenticated {
+    // A successful read's answer is what the store holds and can be asked
+    // again; keeping it would cost every GET a copy and a redaction pass.
+    // What the IdP sent, and what scimd answered to a change or a refusal,
+    // is what an admin debugging an IdP needs.
+    let read_ok = matches!(method, Method::GET | Method::HEAD) && resp.status().is_success();
+    if logging && captured.authenticated && !read_ok {
         let (r, body) = http::response_bytes(resp).await;
         resp = r;
         response_body = Some(body);

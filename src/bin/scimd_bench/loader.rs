@@ -430,8 +430,12 @@ impl Loader {
     }
 
     /// Puts the file back in the server's configuration (WAL, full sync)
-    /// and closes it, so a server can open it next.
+    /// and closes it, so a server can open it next. The planner statistics
+    /// are gathered here, as a server that has run once would have left
+    /// them: otherwise the server gathers them just after it is ready, and
+    /// that write would land inside the first measurement.
     pub fn finish(self) -> Result<()> {
+        scimd::store::connection::refresh_statistics(&self.conn)?;
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
         self.conn.pragma_update(None, "synchronous", "FULL")?;
         self.conn.close().map_err(|(_, e)| StoreError::Db(e))
