@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else {
         return;
     };
-    let rt = if pick % 2 == 0 { &USER_TYPE } else { &GROUP_TYPE };
+    let rt = if pick % 2 == 0 {
+        &USER_TYPE
+    } else {
+        &GROUP_TYPE
+    };
     let refused = |e: scimd::scim::error::ScimError| {
         assert!((400..500).contains(&e.status), "{e}");
     };

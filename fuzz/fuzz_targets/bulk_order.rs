@@ -68,7 +68,10 @@ fuzz_target!(|input: Vec<Op>| {
         place[i] = Some(pos);
     }
     for (i, e) in &refused {
-        assert!(place[*i].is_none(), "operation {i} both runs and is refused");
+        assert!(
+            place[*i].is_none(),
+            "operation {i} both runs and is refused"
+        );
         assert!((400..500).contains(&e.status), "{e}");
     }
     assert_eq!(run.len() + refused.len(), ops.len(), "an operation is lost");
@@ -107,5 +110,8 @@ fuzz_target!(|input: Vec<Op>| {
         .copied()
         .filter(|&i| bulk::references(&ops[i]).is_empty())
         .collect();
-    assert!(free.windows(2).all(|w| w[0] < w[1]), "request order lost: {free:?}");
+    assert!(
+        free.windows(2).all(|w| w[0] < w[1]),
+        "request order lost: {free:?}"
+    );
 });

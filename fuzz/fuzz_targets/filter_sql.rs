@@ -57,8 +57,11 @@ fn database() -> Connection {
         })
         .collect();
     groups::insert(&conn, "int_a", "g1", &g, &members, &actor).expect("insert group");
-    let g2 = resource::normalize(&GROUP_TYPE, &json!({"displayName": "Staff", "externalId": "x"}))
-        .expect("group");
+    let g2 = resource::normalize(
+        &GROUP_TYPE,
+        &json!({"displayName": "Staff", "externalId": "x"}),
+    )
+    .expect("group");
     groups::insert(&conn, "int_a", "g2", &g2, &[], &actor).expect("insert group");
     conn
 }
