@@ -87,6 +87,37 @@ pub fn split_integration(path: &str) -> Option<(&str, &str)> {
     Some((id, rest))
 }
 
+/// A path segment with its `%XX` escapes decoded: clients may escape any
+/// character of an id or URN (`Schemas/urn%3Aietf%3A…`) and mean the same
+/// resource. A segment whose escapes do not decode to UTF-8 is kept as sent,
+/// so it names nothing and is a 404 like any unknown id.
+fn decode_segment(segment: &str) -> String {
+    if !segment.contains('%') {
+        return segment.to_string();
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| segment.to_string())
+}
+
 fn not_allowed(method: &Method, what: &str) -> ScimError {
     ScimError::method_not_allowed(format!("{method} is not allowed on {what}"))
 }
@@ -114,11 +145,12 @@ pub fn route(method: &Method, rest: &str) -> Result<Endpoint, ScimError> {
             read_only(Endpoint::ServiceProviderConfig, "/ServiceProviderConfig")
         }
         ["ResourceTypes"] => read_only(Endpoint::ResourceTypes, "/ResourceTypes"),
-        ["ResourceTypes", name] => {
-            read_only(Endpoint::ResourceType(name.to_string()), "/ResourceTypes")
-        }
+        ["ResourceTypes", name] => read_only(
+            Endpoint::ResourceType(decode_segment(name)),
+            "/ResourceTypes",
+        ),
         ["Schemas"] => read_only(Endpoint::Schemas, "/Schemas"),
-        ["Schemas", urn] => read_only(Endpoint::Schema(urn.to_string()), "/Schemas"),
+        ["Schemas", urn] => read_only(Endpoint::Schema(decode_segment(urn)), "/Schemas"),
         [".search"] => match *method {
             Method::POST => Ok(Endpoint::SearchAll),
             _ => Err(not_allowed(method, "/.search")),
@@ -152,7 +184,7 @@ fn route_collection(
             _ => Err(not_allowed(method, &format!("/{collection}/.search"))),
         },
         [id] => {
-            let id = id.to_string();
+            let id = decode_segment(id);
             match *method {
                 Method::GET => Ok(Endpoint::Get(kind, id)),
                 Method::PUT => Ok(Endpoint::Replace(kind, id)),
@@ -240,6 +272,31 @@ mod tests {
             )
             .unwrap(),
             Endpoint::Schema("urn:ietf:params:scim:schemas:core:2.0:User".into())
+        );
+    }
+
+    #[test]
+    fn escaped_ids_and_urns_are_decoded() {
+        assert_eq!(
+            route(
+                &Method::GET,
+                "Schemas/urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Acore%3A2.0%3AUser"
+            )
+            .unwrap(),
+            Endpoint::Schema("urn:ietf:params:scim:schemas:core:2.0:User".into())
+        );
+        assert_eq!(
+            route(&Method::DELETE, "Users/a%20b%C3%A9").unwrap(),
+            Endpoint::Delete(Kind::Users, "a bé".into())
+        );
+        // Broken escapes name nothing: kept as sent.
+        assert_eq!(
+            route(&Method::GET, "Users/50%zz%C3").unwrap(),
+            Endpoint::Get(Kind::Users, "50%zz%C3".into())
+        );
+        assert_eq!(
+            route(&Method::GET, "ResourceTypes/Us%65r").unwrap(),
+            Endpoint::ResourceType("User".into())
         );
     }
 
