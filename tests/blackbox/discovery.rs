@@ -219,3 +219,11 @@ fn openapi_document_is_served_with_the_integration_base_url_behind_auth() {
         .raw("GET", &server.scim("/openapi.json"), &[], None)
         .expect_error(401, None);
 }
+
+#[test]
+fn schema_urn_with_escaped_colons_is_found() {
+    let server = TestServer::start();
+    let escaped = USER_SCHEMA.replace(':', "%3A");
+    let doc = get_ok(&server, &format!("/Schemas/{escaped}"));
+    assert_eq!(doc["id"], USER_SCHEMA, "{doc}");
+}
