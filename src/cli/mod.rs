@@ -53,7 +53,12 @@ pub fn init_logging(format: LogFormat) {
 }
 
 /// Variables read outside clap, and ones the project's tooling uses.
-const OTHER_ENV: [&str; 3] = ["SCIMD_LOG", "SCIMD_CI_SKIP_STATIC", "SCIMD_TEST_CLOCK"];
+const OTHER_ENV: [&str; 4] = [
+    "SCIMD_LOG",
+    "SCIMD_CI_SKIP_STATIC",
+    "SCIMD_CI_SKIP_API_FUZZ",
+    "SCIMD_TEST_CLOCK",
+];
 
 /// The `SCIMD_*` variables scimd reads: every `env = ...` of the clap
 /// definitions (all subcommands) plus `OTHER_ENV`, sorted.

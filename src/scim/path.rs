@@ -356,4 +356,12 @@ mod tests {
             prop_assert_eq!(back.as_ref().ok(), Some(&p), "printed as {}: {:?}", text, back);
         }
     }
+
+    /// Found by the `patch_path` fuzz target: a long number in the filter
+    /// printed as a float that read back as another one.
+    #[test]
+    fn a_long_number_in_the_filter_prints_as_what_it_parses_to() {
+        let p = pp("mails[ty eq 444444444444444444444444444444444442222]");
+        assert_eq!(pp(&p.to_string()), p, "printed as {p}");
+    }
 }

@@ -76,3 +76,25 @@ pub fn schema(ctx: &Ctx, urn: &str) -> Result<Response<Body>, ScimError> {
         .map(|s| json_response(200, &docs::schema_doc(s, &ctx.base_url)))
         .ok_or_else(|| ScimError::not_found(format!("no schema with id '{urn}'")))
 }
+
+/// The OpenAPI document of this API (`docs/openapi.json`, built in), its
+/// `servers` naming the integration's own base URL so tools pointed at
+/// `<base>/openapi.json` call the right integration.
+pub fn openapi(ctx: &Ctx) -> Response<Body> {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        // Checked by the router's unit tests, so this cannot fail in a build that passed them.
+        serde_json::from_str(OPENAPI_JSON).unwrap_or_default()
+    });
+    let mut doc = doc.clone();
+    doc["servers"] = serde_json::json!([{ "url": ctx.base_url }]);
+    let mut resp = json_response(200, &doc);
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// `docs/openapi.json`, as shipped in the binary.
+pub const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");

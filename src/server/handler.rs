@@ -225,5 +225,6 @@ async fn dispatch(
         Endpoint::Bulk => bulk::handle(&ctx, req).await,
         Endpoint::Search(kind) => search::post(&ctx, req, Some(kind)).await,
         Endpoint::SearchAll => search::post(&ctx, req, None).await,
+        Endpoint::OpenApi => Ok(discovery::openapi(&ctx)),
     }
 }

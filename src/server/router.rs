@@ -32,6 +32,8 @@ pub enum Endpoint {
     Patch(Kind, String),
     Delete(Kind, String),
     Bulk,
+    /// `GET /openapi.json`: docs/openapi.json with this integration's base URL.
+    OpenApi,
 }
 
 impl Endpoint {
@@ -57,6 +59,7 @@ impl Endpoint {
             Endpoint::Delete(Kind::Groups, _) => "DeleteGroup",
             Endpoint::Bulk => "Bulk",
             Endpoint::SearchAll => "Search",
+            Endpoint::OpenApi => "OpenApi",
         }
     }
 }
@@ -82,6 +85,37 @@ pub fn split_integration(path: &str) -> Option<(&str, &str)> {
         return None;
     }
     Some((id, rest))
+}
+
+/// A path segment with its `%XX` escapes decoded: clients may escape any
+/// character of an id or URN (`Schemas/urn%3Aietf%3A…`) and mean the same
+/// resource. A segment whose escapes do not decode to UTF-8 is kept as sent,
+/// so it names nothing and is a 404 like any unknown id.
+fn decode_segment(segment: &str) -> String {
+    if !segment.contains('%') {
+        return segment.to_string();
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| segment.to_string())
 }
 
 fn not_allowed(method: &Method, what: &str) -> ScimError {
@@ -111,15 +145,17 @@ pub fn route(method: &Method, rest: &str) -> Result<Endpoint, ScimError> {
             read_only(Endpoint::ServiceProviderConfig, "/ServiceProviderConfig")
         }
         ["ResourceTypes"] => read_only(Endpoint::ResourceTypes, "/ResourceTypes"),
-        ["ResourceTypes", name] => {
-            read_only(Endpoint::ResourceType(name.to_string()), "/ResourceTypes")
-        }
+        ["ResourceTypes", name] => read_only(
+            Endpoint::ResourceType(decode_segment(name)),
+            "/ResourceTypes",
+        ),
         ["Schemas"] => read_only(Endpoint::Schemas, "/Schemas"),
-        ["Schemas", urn] => read_only(Endpoint::Schema(urn.to_string()), "/Schemas"),
+        ["Schemas", urn] => read_only(Endpoint::Schema(decode_segment(urn)), "/Schemas"),
         [".search"] => match *method {
             Method::POST => Ok(Endpoint::SearchAll),
             _ => Err(not_allowed(method, "/.search")),
         },
+        ["openapi.json"] => read_only(Endpoint::OpenApi, "/openapi.json"),
         ["Bulk"] => match *method {
             Method::POST => Ok(Endpoint::Bulk),
             _ => Err(not_allowed(method, "/Bulk")),
@@ -148,7 +184,7 @@ fn route_collection(
             _ => Err(not_allowed(method, &format!("/{collection}/.search"))),
         },
         [id] => {
-            let id = id.to_string();
+            let id = decode_segment(id);
             match *method {
                 Method::GET => Ok(Endpoint::Get(kind, id)),
                 Method::PUT => Ok(Endpoint::Replace(kind, id)),
@@ -240,6 +276,31 @@ mod tests {
     }
 
     #[test]
+    fn escaped_ids_and_urns_are_decoded() {
+        assert_eq!(
+            route(
+                &Method::GET,
+                "Schemas/urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Acore%3A2.0%3AUser"
+            )
+            .unwrap(),
+            Endpoint::Schema("urn:ietf:params:scim:schemas:core:2.0:User".into())
+        );
+        assert_eq!(
+            route(&Method::DELETE, "Users/a%20b%C3%A9").unwrap(),
+            Endpoint::Delete(Kind::Users, "a bé".into())
+        );
+        // Broken escapes name nothing: kept as sent.
+        assert_eq!(
+            route(&Method::GET, "Users/50%zz%C3").unwrap(),
+            Endpoint::Get(Kind::Users, "50%zz%C3".into())
+        );
+        assert_eq!(
+            route(&Method::GET, "ResourceTypes/Us%65r").unwrap(),
+            Endpoint::ResourceType("User".into())
+        );
+    }
+
+    #[test]
     fn groups_route_like_users() {
         assert_eq!(
             route(&Method::GET, "Groups").unwrap(),
@@ -260,5 +321,126 @@ mod tests {
         assert_eq!(route(&Method::GET, "Nope").unwrap_err().status, 404);
         assert_eq!(route(&Method::GET, "Users/a/b").unwrap_err().status, 404);
         assert_eq!(route(&Method::GET, "").unwrap_err().status, 404);
+    }
+
+    /// Every endpoint, one value per variant. The match fails to compile when
+    /// a variant is added, as a reminder to list it here too.
+    fn every_endpoint() -> Vec<Endpoint> {
+        let all = vec![
+            Endpoint::ServiceProviderConfig,
+            Endpoint::ResourceTypes,
+            Endpoint::ResourceType("User".into()),
+            Endpoint::Schemas,
+            Endpoint::Schema("x".into()),
+            Endpoint::List(Kind::Users),
+            Endpoint::List(Kind::Groups),
+            Endpoint::Create(Kind::Users),
+            Endpoint::Create(Kind::Groups),
+            Endpoint::Search(Kind::Users),
+            Endpoint::Search(Kind::Groups),
+            Endpoint::SearchAll,
+            Endpoint::Get(Kind::Users, "x".into()),
+            Endpoint::Get(Kind::Groups, "x".into()),
+            Endpoint::Replace(Kind::Users, "x".into()),
+            Endpoint::Replace(Kind::Groups, "x".into()),
+            Endpoint::Patch(Kind::Users, "x".into()),
+            Endpoint::Patch(Kind::Groups, "x".into()),
+            Endpoint::Delete(Kind::Users, "x".into()),
+            Endpoint::Delete(Kind::Groups, "x".into()),
+            Endpoint::Bulk,
+            Endpoint::OpenApi,
+        ];
+        for e in &all {
+            match e {
+                Endpoint::ServiceProviderConfig
+                | Endpoint::ResourceTypes
+                | Endpoint::ResourceType(_)
+                | Endpoint::Schemas
+                | Endpoint::Schema(_)
+                | Endpoint::List(_)
+                | Endpoint::Create(_)
+                | Endpoint::Search(_)
+                | Endpoint::SearchAll
+                | Endpoint::Get(..)
+                | Endpoint::Replace(..)
+                | Endpoint::Patch(..)
+                | Endpoint::Delete(..)
+                | Endpoint::Bulk
+                | Endpoint::OpenApi => {}
+            }
+        }
+        all
+    }
+
+    /// The documented operations: (method, path with its parameters filled in).
+    fn documented() -> Vec<(Method, String)> {
+        let doc: serde_json::Value =
+            serde_json::from_str(crate::server::discovery::OPENAPI_JSON).expect("valid JSON");
+        let mut out = Vec::new();
+        for (template, item) in doc["paths"].as_object().expect("paths") {
+            let path = template.replace("{id}", "x1").replace("{name}", "User");
+            for method in item.as_object().expect("path item").keys() {
+                if method == "parameters" {
+                    continue;
+                }
+                let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+                out.push((m, path.clone()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_documented_operation_routes() {
+        for (method, path) in documented() {
+            let routed = route(&method, path.trim_start_matches('/'));
+            assert!(
+                routed.is_ok(),
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+
+    #[test]
+    fn every_route_is_documented() {
+        let documented = documented();
+        let mut reached: Vec<&str> = Vec::new();
+        for (_, path) in &documented {
+            for m in [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ] {
+                if let Ok(e) = route(&m, path.trim_start_matches('/')) {
+                    assert!(
+                        documented.contains(&(m.clone(), path.clone())),
+                        "{m} {path} routes to {} but is not documented",
+                        e.name()
+                    );
+                    reached.push(e.name());
+                }
+            }
+        }
+        for e in every_endpoint() {
+            assert!(
+                reached.contains(&e.name()),
+                "{} is not reached by any documented path",
+                e.name()
+            );
+        }
+    }
+
+    #[test]
+    fn openapi_document_is_served_read_only() {
+        assert_eq!(
+            route(&Method::GET, "openapi.json").unwrap(),
+            Endpoint::OpenApi
+        );
+        assert_eq!(
+            route(&Method::POST, "openapi.json").unwrap_err().status,
+            405
+        );
     }
 }

@@ -202,3 +202,28 @@ fn mutating_discovery_endpoints_is_405() {
         }
     }
 }
+
+#[test]
+fn openapi_document_is_served_with_the_integration_base_url_behind_auth() {
+    let server = TestServer::start();
+    let resp = server.get(&server.scim("/openapi.json"), server.token());
+    resp.expect(200);
+    let ct = resp.header("content-type").unwrap_or("");
+    assert!(ct.starts_with("application/json"), "Content-Type {ct}");
+    assert_eq!(resp.body["openapi"], "3.1.0", "{}", resp.body);
+    let base = resp.body["servers"][0]["url"].as_str().unwrap_or("");
+    assert!(base.ends_with(&server.scim("")), "servers: {base}");
+    assert!(resp.body["paths"]["/Users/{id}"]["patch"].is_object());
+
+    server
+        .raw("GET", &server.scim("/openapi.json"), &[], None)
+        .expect_error(401, None);
+}
+
+#[test]
+fn schema_urn_with_escaped_colons_is_found() {
+    let server = TestServer::start();
+    let escaped = USER_SCHEMA.replace(':', "%3A");
+    let doc = get_ok(&server, &format!("/Schemas/{escaped}"));
+    assert_eq!(doc["id"], USER_SCHEMA, "{doc}");
+}

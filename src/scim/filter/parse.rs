@@ -413,9 +413,16 @@ impl<'t> Parser<'t> {
             Tok::Word(w) if w.eq_ignore_ascii_case("false") => Ok(Literal::Bool(false)),
             Tok::Word(w) if w.eq_ignore_ascii_case("null") => Ok(Literal::Null),
             Tok::Word(w) if w.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
-                serde_json::from_str::<Number>(w)
-                    .map(Literal::Num)
-                    .map_err(|_| format!("'{w}' at column {} is not a valid JSON number", t.col))
+                let n = serde_json::from_str::<Number>(w)
+                    .map_err(|_| format!("'{w}' at column {} is not a valid JSON number", t.col))?;
+                // serde_json (without `float_roundtrip`) can miss the nearest
+                // double by one unit for long mantissas, and then the printed
+                // form reads back as another number; std's parser is exact.
+                let exact = match (n.is_f64(), w.parse::<f64>().ok().and_then(Number::from_f64)) {
+                    (true, Some(exact)) => exact,
+                    _ => n,
+                };
+                Ok(Literal::Num(exact))
             }
             Tok::Word(w) if w.starts_with('\'') => Err(format!(
                 "strings must be in double quotes: found {} at column {}",

@@ -897,3 +897,17 @@ proptest! {
         let _ = matches_element(&f, &Value::String(v), &ci);
     }
 }
+
+/// Found by the `filter_parse` fuzz target: a number of more digits than a
+/// double holds printed as a float that read back one unit away.
+#[test]
+fn long_numbers_print_as_what_they_parse_to() {
+    for text in [
+        "n ge 10333333333333333333333333333333333333333333333333333333333333",
+        "ty eq 444444444444444444444444444444444442222",
+        "x lt 0.10000000000000000555111512312578270211815834045410156250001",
+    ] {
+        let f = p(text);
+        assert_eq!(p(&f.to_string()), f, "{text} printed as {f}");
+    }
+}

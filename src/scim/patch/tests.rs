@@ -1150,3 +1150,115 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------- add, then remove
+
+/// An attribute the base users do not have, and the `add` and `remove`
+/// operations that put a new value there and take it away again.
+#[derive(Debug, Clone)]
+enum NewValue {
+    /// A singular attribute, by path or as a path-less value.
+    Singular { path: &'static str, pathless: bool },
+    /// One new element of a multi-valued attribute, removed by a filter on
+    /// its `value`.
+    Element {
+        attr: &'static str,
+        ty: Option<&'static str>,
+    },
+}
+
+fn arb_new_value() -> impl Strategy<Value = NewValue> {
+    let singular = prop::sample::select(vec![
+        "title",
+        "nickName",
+        "profileUrl",
+        "userType",
+        "preferredLanguage",
+        "locale",
+        "timezone",
+        "name.middleName",
+        "name.honorificPrefix",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:division",
+    ]);
+    let multi = prop::sample::select(vec![
+        "emails",
+        "phoneNumbers",
+        "ims",
+        "photos",
+        "entitlements",
+        "roles",
+        "x509Certificates",
+    ]);
+    prop_oneof![
+        (singular, any::<bool>())
+            .prop_map(|(path, pathless)| NewValue::Singular { path, pathless }),
+        (
+            multi,
+            prop::option::of(prop::sample::select(vec!["work", "other"]))
+        )
+            .prop_map(|(attr, ty)| NewValue::Element { attr, ty }),
+    ]
+}
+
+/// The base users: the full one of these tests, and one with only a userName.
+fn arb_base() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(stored_user()),
+        Just(normalize(&USER_TYPE, &json!({"userName": "x"})).unwrap()),
+    ]
+}
+
+fn add_then_remove(new: &NewValue, text: &str) -> (Value, Value) {
+    match new {
+        NewValue::Singular { path, pathless } => {
+            let add = if *pathless {
+                // Path-less values nest: `name.middleName` is {"name": {"middleName": …}}.
+                let value = match path.rsplit_once(':') {
+                    Some((urn, attr)) => json!({urn: {attr: text}}),
+                    None => match path.split_once('.') {
+                        Some((a, b)) => json!({a: {b: text}}),
+                        None => json!({*path: text}),
+                    },
+                };
+                json!({"op": "add", "value": value})
+            } else {
+                json!({"op": "add", "path": path, "value": text})
+            };
+            (add, json!({"op": "remove", "path": path}))
+        }
+        NewValue::Element { attr, ty } => {
+            let mut element = json!({"value": text});
+            if let Some(t) = ty {
+                element["type"] = json!(t);
+            }
+            let quoted = serde_json::to_string(text).unwrap();
+            (
+                json!({"op": "add", "path": attr, "value": [element]}),
+                json!({"op": "remove", "path": format!("{attr}[value eq {quoted}]")}),
+            )
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn add_of_a_new_value_then_its_remove_restores_the_resource(
+        base in arb_base(),
+        new in arb_new_value(),
+        text in "new-[a-zA-Z0-9._@+-]{0,8}( [a-z]{1,3})?",
+        together in any::<bool>(),
+    ) {
+        let (add, remove) = add_then_remove(&new, &text);
+        let back = if together {
+            apply(&USER_TYPE, &base, &body(json!([add, remove])))
+        } else {
+            apply(&USER_TYPE, &base, &body(json!([add])))
+                .and_then(|p| apply(&USER_TYPE, &p.resource, &body(json!([remove]))))
+        };
+        let back = back.map_err(|e| TestCaseError::fail(format!("{new:?} {text:?}: {e}")))?;
+        prop_assert_eq!(back.resource, base);
+    }
+}

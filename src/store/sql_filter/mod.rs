@@ -60,6 +60,8 @@ use std::cell::RefCell;
 
 mod coerce;
 mod compile;
+#[cfg(test)]
+mod differential;
 mod sort;
 mod tables;
 #[cfg(test)]
