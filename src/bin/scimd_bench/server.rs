@@ -36,7 +36,7 @@ impl Drop for Server {
 }
 
 /// `scimd` is built into the same target directory as this benchmark.
-fn scimd_binary() -> Result<PathBuf, String> {
+pub fn scimd_binary() -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
     let dir = me
         .parent()
