@@ -157,10 +157,43 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// Refuses, with one line naming the file, what `serve` must not run
+    /// on: a file it cannot write, a schema newer than this binary, or a
+    /// damaged file (`quick_check` at every start: a crash or a bad disk is
+    /// reported before serving, never repaired behind the operator's back).
     pub fn open(db: &Path) -> std::result::Result<Setup, String> {
         let conn =
             connection::open_write(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
-        migrate::apply(&conn).map_err(|e| e.to_string())?;
+        // SQLite opens a file it may not write read-only without a word;
+        // the first write would fail much later, inside a request.
+        if conn
+            .is_readonly(rusqlite::DatabaseName::Main)
+            .unwrap_or(false)
+        {
+            return Err(format!(
+                "cannot open {}: the file is read-only for this user; scimd needs to write it",
+                db.display()
+            ));
+        }
+        let damaged = |detail: String| {
+            format!(
+                "cannot open {}: the database is damaged ({detail}); restore a backup (`scimd restore`)",
+                db.display()
+            )
+        };
+        match store::maintenance::integrity(&conn, false) {
+            Ok(found) if found == "ok" => {}
+            Ok(found) => {
+                let lines: Vec<&str> = found.lines().take(3).collect();
+                return Err(damaged(format!("quick_check: {}", lines.join("; "))));
+            }
+            Err(e) => return Err(damaged(e.to_string())),
+        }
+        migrate::apply(&conn).map_err(|e| match e {
+            // The newer-schema refusal is not damage: say it plainly.
+            StoreError::Corrupt(m) => format!("cannot open {}: {m}", db.display()),
+            other => format!("cannot open {}: {other}", db.display()),
+        })?;
         Ok(Setup { conn })
     }
 

@@ -86,6 +86,19 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     // Held until serving ends: tells `scimd restore` (and a second `serve`)
     // that this database is in use.
     let lock_path = store::maintenance::lock_path(db);
+    // Without this the first complaint would be about the lock file, a
+    // name the operator never chose.
+    let parent = db
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(format!(
+            "cannot open {}: the directory {} does not exist",
+            db.display(),
+            parent.display()
+        ));
+    }
     let _lock = store::maintenance::try_lock(db)
         .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?
         .ok_or_else(|| {

@@ -11,6 +11,7 @@ mod cli;
 mod discovery;
 mod edge;
 mod errors;
+mod faults;
 mod groups;
 mod hostile;
 mod interop;

@@ -240,7 +240,9 @@ async fn create_user(
                         acked: nick,
                         pending: None,
                     }),
-                    None => log.surprises.push(format!("201 without an id for {user_name}")),
+                    None => log
+                        .surprises
+                        .push(format!("201 without an id for {user_name}")),
                 }
             }
             true
@@ -365,8 +367,10 @@ async fn bulk(
                    "data": user_body(user_name, nick)})
         })
         .collect();
-    ops.push(json!({"method": "PATCH", "path": format!("/Users/{}", users[i].id),
-                    "data": nick_patch(&patched_nick)}));
+    ops.push(
+        json!({"method": "PATCH", "path": format!("/Users/{}", users[i].id),
+                    "data": nick_patch(&patched_nick)}),
+    );
     let body = json!({"schemas": [BULK_REQUEST], "Operations": ops});
     let c = call(hyper::Method::POST, "/Bulk".into(), &body);
     let Some(reply) = send(conn, &c, log).await else {
@@ -384,7 +388,10 @@ async fn bulk(
     let v: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
     let results = v["Operations"].as_array().cloned().unwrap_or_default();
     for r in &results {
-        let status: u16 = r["status"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status: u16 = r["status"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         if !is_success(status) {
             log.refused += 1;
             if log.surprises.len() < 3 {
@@ -441,7 +448,10 @@ async fn verify(conn: &mut Conn, model: &Model) -> Result<Option<String>, String
                 .send(&Call::get(format!("/Users?filter={filter}")))
                 .await?;
             if reply.status != 200 {
-                return Err(format!("searching {} answered {}", m.user_name, reply.status));
+                return Err(format!(
+                    "searching {} answered {}",
+                    m.user_name, reply.status
+                ));
             }
             let v: Value = serde_json::from_slice(&reply.body)
                 .map_err(|e| format!("search for {}: not JSON: {e}", m.user_name))?;
@@ -489,7 +499,11 @@ async fn verify(conn: &mut Conn, model: &Model) -> Result<Option<String>, String
 }
 
 /// Checks `models` against the running server; returns how many disagree.
-async fn verify_all(target: &Target, models: &[&Model], totals: &mut Totals) -> Result<u64, String> {
+async fn verify_all(
+    target: &Target,
+    models: &[&Model],
+    totals: &mut Totals,
+) -> Result<u64, String> {
     let mut conn = target.connect().await?;
     let mut lost = 0;
     for model in models {
