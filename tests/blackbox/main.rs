@@ -15,6 +15,7 @@ mod faults;
 mod groups;
 mod hostile;
 mod interop;
+mod isolation;
 mod lifecycle;
 mod observability;
 mod operations;
