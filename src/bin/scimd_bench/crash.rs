@@ -55,6 +55,9 @@ pub struct Totals {
     pub elapsed: Duration,
     /// The first few problems, for the report.
     pub problems: Vec<String>,
+    /// The resources found wrong, so a loss re-checked in a later round
+    /// counts once.
+    lost_keys: std::collections::HashSet<String>,
 }
 
 impl Totals {
@@ -94,6 +97,16 @@ enum Model {
     User(UserModel),
     MaybeUser(MaybeUser),
     Group(GroupModel),
+}
+
+impl Model {
+    fn key(&self) -> &str {
+        match self {
+            Model::User(u) => &u.id,
+            Model::MaybeUser(m) => &m.user_name,
+            Model::Group(g) => &g.id,
+        }
+    }
 }
 
 /// What one writer did in one round.
@@ -498,21 +511,19 @@ async fn verify(conn: &mut Conn, model: &Model) -> Result<Option<String>, String
     }
 }
 
-/// Checks `models` against the running server; returns how many disagree.
-async fn verify_all(
-    target: &Target,
-    models: &[&Model],
-    totals: &mut Totals,
-) -> Result<u64, String> {
+/// Checks `models` against the running server, counting each resource
+/// found wrong once over the whole soak.
+async fn verify_all(target: &Target, models: &[&Model], totals: &mut Totals) -> Result<(), String> {
     let mut conn = target.connect().await?;
-    let mut lost = 0;
     for model in models {
         if let Some(problem) = verify(&mut conn, model).await? {
-            lost += 1;
-            totals.problem(problem);
+            if totals.lost_keys.insert(model.key().to_string()) {
+                totals.lost += 1;
+                totals.problem(problem);
+            }
         }
     }
-    Ok(lost)
+    Ok(())
 }
 
 fn run_check(scimd: &Path, db: &Path) -> Result<(), String> {
@@ -566,8 +577,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, db: &Path, opts: &Options) -> Resu
                 to_check.push(&history[rng.gen_range(0..previous_round.start)]);
             }
         }
-        let lost = runtime.block_on(verify_all(&target, &to_check, &mut totals))?;
-        totals.lost += lost;
+        runtime.block_on(verify_all(&target, &to_check, &mut totals))?;
         if last {
             break;
         }
