@@ -328,6 +328,20 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_rolled_back_on_a_full_disk_answers_disk_full() {
+        let e = Ending::RolledBack(Some(rusqlite::ErrorCode::DiskFull)).error();
+        assert!(e.is_some_and(|e| e.is_disk_full()));
+    }
+
+    #[test]
+    fn a_batch_rolled_back_for_another_reason_is_not_disk_full() {
+        let e = Ending::RolledBack(Some(rusqlite::ErrorCode::SystemIoFailure)).error();
+        assert!(matches!(e, Some(StoreError::Corrupt(_))));
+        assert!(Ending::RolledBack(None).error().is_some());
+        assert!(Ending::Committed.error().is_none());
+    }
+
+    #[test]
     fn a_panicking_job_fails_alone_and_the_writer_goes_on() {
         let w = writer();
         runtime().block_on(async {
