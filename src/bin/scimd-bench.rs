@@ -12,6 +12,10 @@
 //! `cargo run --release --bin scimd-bench -- --connections 8 import`
 //! `cargo run --release --bin scimd-bench -- attack [--attackers 2000]`
 //! `cargo run --release --bin scimd-bench -- --connections 8 compare [--big]`
+//! `cargo run --release --bin scimd-bench -- crash --rounds 1000`
+//!
+//! `crash` is the exception to "numbers, not verdicts": it exits 1 when an
+//! acknowledged write was lost or `scimd check` failed, so a test can run it.
 
 #[path = "scimd_bench/attack.rs"]
 mod attack;
@@ -21,6 +25,8 @@ mod client;
 mod compare;
 #[path = "scimd_bench/compare_stats.rs"]
 mod compare_stats;
+#[path = "scimd_bench/crash.rs"]
+mod crash;
 #[path = "scimd_bench/database.rs"]
 mod database;
 #[path = "scimd_bench/filters.rs"]
@@ -103,6 +109,31 @@ enum Command {
     /// bare hyper + rustls server), same workloads, one run; writes
     /// `bench/results/<date>.md` (issue 15).
     Compare(compare::CompareArgs),
+    /// The kill -9 soak (issue 16): writers, a SIGKILL at a random moment,
+    /// a restart, and a check that every acknowledged write is there.
+    Crash(CrashArgs),
+}
+
+#[derive(Args)]
+struct CrashArgs {
+    /// Kill-and-restart rounds.
+    #[arg(long, default_value_t = 20)]
+    rounds: u64,
+    /// Concurrent writers, each on its own connection.
+    #[arg(long, default_value_t = 8)]
+    writers: usize,
+    /// Earliest kill after the writers start, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    kill_min_ms: u64,
+    /// Latest kill after the writers start, in milliseconds.
+    #[arg(long, default_value_t = 1500)]
+    kill_max_ms: u64,
+    /// The server binary (default: `scimd` beside this benchmark).
+    #[arg(long)]
+    scimd: Option<PathBuf>,
+    /// One line per round.
+    #[arg(long)]
+    verbose: bool,
 }
 
 #[derive(Args)]
@@ -176,6 +207,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Import { users } => run_import(&workspace, &runtime, plan, users),
         Command::Attack(args) => run_attack(&workspace, &runtime, plan, args),
         Command::Compare(args) => compare::run(&runtime, args, cli.common.connections),
+        Command::Crash(args) => run_crash(&workspace, &runtime, args),
     }
 }
 
@@ -459,6 +491,48 @@ fn run_import(
         results.paged.latencies.len(),
         results.paged.per_second(),
     );
+    Ok(())
+}
+
+fn run_crash(
+    workspace: &database::Workspace,
+    runtime: &tokio::runtime::Runtime,
+    args: CrashArgs,
+) -> Result<(), String> {
+    if workspace.db.exists() {
+        return Err(format!(
+            "{} exists: the soak needs an empty database",
+            workspace.db.display()
+        ));
+    }
+    let options = crash::Options {
+        rounds: args.rounds.max(1),
+        writers: args.writers.max(1),
+        kill_after_ms: (args.kill_min_ms, args.kill_max_ms.max(args.kill_min_ms)),
+        scimd: args.scimd,
+        verbose: args.verbose,
+    };
+    let totals = crash::run(runtime, &workspace.db, &options)?;
+    println!("scimd-bench crash");
+    println!(
+        "rounds: {}, writers: {}, writes acknowledged: {}, unanswered (killed in flight): {}, refused: {}",
+        totals.rounds, options.writers, totals.acknowledged, totals.unanswered, totals.refused
+    );
+    println!(
+        "writes lost: {}, failed checks: {}, time: {:.1} s",
+        totals.lost,
+        totals.checks_failed,
+        totals.elapsed.as_secs_f64()
+    );
+    for p in &totals.problems {
+        println!("problem: {p}");
+    }
+    if totals.lost > 0 || totals.checks_failed > 0 {
+        return Err(format!(
+            "{} acknowledged writes lost, {} failed checks",
+            totals.lost, totals.checks_failed
+        ));
+    }
     Ok(())
 }
 

@@ -219,14 +219,71 @@ impl Domain {
 /// thread, where blocking is fine, and dropped before the writer starts.
 pub struct Setup {
     conn: Connection,
+    checked: bool,
+}
+
+/// Files up to this size get their `quick_check` before the server is
+/// ready (about a quarter of a second on this size); larger ones right after.
+pub const CHECK_BEFORE_READY_BYTES: u64 = 64 << 20;
+
+/// `PRAGMA quick_check` of the file behind `conn`, as the one-line refusal
+/// start-up prints.
+pub fn verify_integrity(conn: &Connection, db: &Path) -> std::result::Result<(), String> {
+    let damaged = |detail: String| {
+        format!(
+            "cannot open {}: the database is damaged ({detail}); restore a backup (`scimd restore`)",
+            db.display()
+        )
+    };
+    match store::maintenance::integrity(conn, false) {
+        Ok(found) if found == "ok" => Ok(()),
+        Ok(found) => {
+            let lines: Vec<&str> = found.lines().take(3).collect();
+            Err(damaged(format!("quick_check: {}", lines.join("; "))))
+        }
+        Err(e) => Err(damaged(e.to_string())),
+    }
 }
 
 impl Setup {
+    /// Refuses, with one line naming the file, what `serve` must not run
+    /// on: a file it cannot write, a schema newer than this binary, or a
+    /// damaged file (`quick_check` at every start: a crash or a bad disk is
+    /// reported before serving, never repaired behind the operator's back).
     pub fn open(db: &Path) -> std::result::Result<Setup, String> {
         let conn =
             connection::open_write(db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
-        migrate::apply(&conn).map_err(|e| e.to_string())?;
-        Ok(Setup { conn })
+        // SQLite opens a file it may not write read-only without a word;
+        // the first write would fail much later, inside a request.
+        if conn
+            .is_readonly(rusqlite::DatabaseName::Main)
+            .unwrap_or(false)
+        {
+            return Err(format!(
+                "cannot open {}: the file is read-only for this user; scimd needs to write it",
+                db.display()
+            ));
+        }
+        // A small file is checked whole before it is served; a large one
+        // after the ready line (`housekeeping::verify`), because reading
+        // every page of a million-user file takes seconds.
+        let size = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0);
+        let checked = size <= CHECK_BEFORE_READY_BYTES;
+        if checked {
+            verify_integrity(&conn, db)?;
+        }
+        migrate::apply(&conn).map_err(|e| match e {
+            // The newer-schema refusal is not damage: say it plainly.
+            StoreError::Corrupt(m) => format!("cannot open {}: {m}", db.display()),
+            other => format!("cannot open {}: {other}", db.display()),
+        })?;
+        Ok(Setup { conn, checked })
+    }
+
+    /// Whether `open` checked the whole file; if not, the server checks it
+    /// once it is ready.
+    pub fn checked(&self) -> bool {
+        self.checked
     }
 
     /// On an empty database, creates the integration `default` and its first

@@ -1,6 +1,7 @@
 //! Upkeep while serving. Planner statistics are refreshed once, just after
 //! the server is ready (`statistics`): on a million-user file `ANALYZE` takes
-//! seconds, which start-up must not wait for.
+//! seconds, which start-up must not wait for. For the same reason a file too
+//! large to check before the ready line is checked just after it (`verify`).
 //!
 //! WAL checkpoints while serving. SQLite's own checkpoint (every 1000 pages)
 //! never shrinks the `-wal` file, and a burst of writes can leave it large;
@@ -27,6 +28,28 @@ const TRUNCATE_PATIENCE_MS: i64 = 200;
 
 /// Refreshes the planner statistics on the writer's connection (between its
 /// transactions), then has the readers reopen so their plans use them.
+/// The `quick_check` a large file skipped before the ready line, on a
+/// connection of its own (a reader's deadline would cut it short), off the
+/// runtime's threads. Err is the one-line refusal: the caller stops serving.
+pub async fn verify(domain: Domain) -> std::result::Result<(), String> {
+    let path = domain.path().to_path_buf();
+    let started = std::time::Instant::now();
+    let done = tokio::task::spawn_blocking(move || {
+        let conn = crate::store::connection::open_read(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        super::admin::verify_integrity(&conn, &path)
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the integrity check did not finish: {e}")));
+    if done.is_ok() {
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "database checked after ready"
+        );
+    }
+    done
+}
+
 pub async fn statistics(domain: Domain) {
     let started = std::time::Instant::now();
     let done = domain

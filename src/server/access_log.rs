@@ -23,9 +23,34 @@ pub struct Line<'a> {
     pub idp: &'static str,
 }
 
+/// What stands in the log and the metrics for a path segment that is not
+/// an integration id.
+const NOT_AN_ID: &str = "(not an integration id)";
+
+/// The integration as the log and the metrics may show it. The segment comes
+/// from the client: an IdP admin who pasted the token into the base URL sends
+/// a secret there, so only the shape of our own ids (`int_` and letters or
+/// digits) is shown as it is.
+fn shown_integration(segment: &str) -> &str {
+    let shaped = segment.len() <= 64
+        && segment.strip_prefix("int_").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+    if shaped {
+        segment
+    } else {
+        NOT_AN_ID
+    }
+}
+
 /// Counts the request in the metrics and writes its log line.
 pub fn record(line: &Line<'_>) {
     let registry = crate::metrics::global();
+    let shown = line.integration.map(shown_integration);
+    let line = &Line {
+        integration: shown,
+        ..*line
+    };
     match (line.status, line.integration) {
         (401, Some(id)) => registry.auth_failure(id),
         (429, id) => registry.rate_limited(id.unwrap_or("none")),
@@ -51,7 +76,27 @@ fn emit(line: &Line<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::idp;
+    use super::{idp, shown_integration, NOT_AN_ID};
+
+    #[test]
+    fn an_integration_id_is_shown_as_it_is() {
+        assert_eq!(
+            shown_integration("int_k2j4abc09xyz1234"),
+            "int_k2j4abc09xyz1234"
+        );
+    }
+
+    #[test]
+    fn a_token_pasted_where_the_integration_id_goes_is_not_shown() {
+        let token = crate::secret::new_token();
+        assert_eq!(shown_integration(&token), NOT_AN_ID);
+        assert_eq!(shown_integration("int_"), NOT_AN_ID);
+        assert_eq!(shown_integration("int_a b"), NOT_AN_ID);
+        assert_eq!(
+            shown_integration(&format!("int_{}", "a".repeat(80))),
+            NOT_AN_ID
+        );
+    }
 
     #[test]
     fn okta_is_recognised_whatever_the_case_and_version() {

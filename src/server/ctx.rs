@@ -35,6 +35,16 @@ pub fn from_store(e: StoreError) -> ScimError {
             e.retry_after = Some(1);
             e
         }
+        // 507 (RFC 4918), with the cause in the detail: the operator, not
+        // the IdP, has to act, and the write can be retried afterwards.
+        full if full.is_disk_full() => {
+            tracing::error!(error = %full, "the disk holding the database is full");
+            ScimError::new(
+                507,
+                None,
+                "the server's disk is full: the change was not stored; retry after the operator frees space",
+            )
+        }
         other => {
             tracing::error!(error = %other, "storage failure");
             ScimError::internal("the server could not complete the request; see its log")

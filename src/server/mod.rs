@@ -90,6 +90,19 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     // Held until serving ends: tells `scimd restore` (and a second `serve`)
     // that this database is in use.
     let lock_path = store::maintenance::lock_path(db);
+    // Without this the first complaint would be about the lock file, a
+    // name the operator never chose.
+    let parent = db
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(format!(
+            "cannot open {}: the directory {} does not exist",
+            db.display(),
+            parent.display()
+        ));
+    }
     let _lock = store::maintenance::try_lock(db)
         .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?
         .ok_or_else(|| {
@@ -101,6 +114,7 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
         })?;
     // Setup runs once before serving, on this thread: blocking here is fine.
     let setup = Setup::open(db)?;
+    let setup_checked = setup.checked();
     let metrics_token = opts
         .metrics_token_file
         .as_deref()
@@ -182,6 +196,18 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     tokio::spawn(crate::domain::housekeeping::statistics(
         state.domain.clone(),
     ));
+    if !setup_checked {
+        // A damaged file is refused like at start-up, only later: say so
+        // once and stop, rather than serve answers read from bad pages.
+        let domain = state.domain.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::domain::housekeeping::verify(domain).await {
+                tracing::error!("{e}");
+                eprintln!("scimd: {e}");
+                std::process::exit(1);
+            }
+        });
+    }
     if opts.checkpoints {
         tokio::spawn(crate::domain::housekeeping::checkpoints(
             state.domain.clone(),

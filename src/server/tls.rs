@@ -23,7 +23,14 @@ pub fn from_files(cert: &Path, key: &Path) -> Result<Loaded, String> {
     let cert_pem =
         std::fs::read(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
     let key_pem = std::fs::read(key).map_err(|e| format!("cannot read {}: {e}", key.display()))?;
-    build(&cert_pem, &key_pem)
+    // The reason alone would not say which of the two files is at fault.
+    build(&cert_pem, &key_pem).map_err(|e| {
+        format!(
+            "cannot use --tls-cert {} with --tls-key {}: {e}",
+            cert.display(),
+            key.display()
+        )
+    })
 }
 
 /// The configuration new connections use, and where it came from.

@@ -65,6 +65,14 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+impl StoreError {
+    /// The file system holding the database is full (SQLITE_FULL): the
+    /// write was refused whole and can be retried once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Db(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Db(e)

@@ -23,8 +23,32 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-/// Called after the batch's COMMIT with whether it succeeded.
-type Completion = Box<dyn FnOnce(bool) + Send>;
+/// Called after the batch's COMMIT with how the batch ended.
+type Completion = Box<dyn FnOnce(Ending) + Send>;
+
+/// How a batch's transaction ended. A rollback keeps SQLite's error code when
+/// there is one, so the caller can tell a full disk (507) from a fault (500).
+#[derive(Clone, Copy)]
+enum Ending {
+    Committed,
+    RolledBack(Option<rusqlite::ErrorCode>),
+}
+
+impl Ending {
+    fn error(self) -> Option<StoreError> {
+        let Ending::RolledBack(code) = self else {
+            return None;
+        };
+        let what = "the transaction could not be committed";
+        Some(match code {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Db(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some(what.into()),
+            )),
+            _ => StoreError::Corrupt(what.into()),
+        })
+    }
+}
 /// Given the connection (None when no transaction could be started), runs the
 /// job's SQL and returns how to answer its caller.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
@@ -178,18 +202,16 @@ impl Writer {
         let job: Job = Box::new(move |conn| {
             if reply_tx.is_closed() {
                 // Nobody waits for the answer: the change is not made.
-                return Box::new(|_| {});
+                return Box::new(|_: Ending| {});
             }
             let outcome = match conn {
                 Some(conn) => in_savepoint(conn, f),
                 None => Err(StoreError::Closed),
             };
-            Box::new(move |committed| {
-                let answer = match outcome {
-                    Ok(_) if !committed => Err(StoreError::Corrupt(
-                        "the transaction could not be committed".into(),
-                    )),
-                    other => other,
+            Box::new(move |ending: Ending| {
+                let answer = match (outcome, ending.error()) {
+                    (Ok(_), Some(e)) => Err(e),
+                    (other, _) => other,
                 };
                 let _ = reply_tx.send(answer);
             })
@@ -275,8 +297,9 @@ fn run_batch(conn: &Connection, batch: Vec<Job>, stats: &Stats) {
     let _counted = Counted(stats, size);
     if let Err(e) = run_cached(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "cannot begin a write transaction");
+        let code = e.sqlite_error_code();
         for job in batch {
-            job(None)(false);
+            job(None)(Ending::RolledBack(code));
         }
         return;
     }
@@ -297,20 +320,20 @@ fn run_batch(conn: &Connection, batch: Vec<Job>, stats: &Stats) {
         tracing::error!("a write job ended the transaction; the batch is rolled back");
         let _ = conn.execute_batch("ROLLBACK");
         for done in completions {
-            done(false);
+            done(Ending::RolledBack(None));
         }
         return;
     }
-    let committed = match run_cached(conn, "COMMIT") {
-        Ok(()) => true,
+    let ending = match run_cached(conn, "COMMIT") {
+        Ok(()) => Ending::Committed,
         Err(e) => {
             tracing::error!(error = %e, "commit failed; the batch is rolled back");
             let _ = conn.execute_batch("ROLLBACK");
-            false
+            Ending::RolledBack(e.sqlite_error_code())
         }
     };
     for done in completions {
-        done(committed);
+        done(ending);
     }
 }
 
@@ -336,6 +359,20 @@ mod tests {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn a_batch_rolled_back_on_a_full_disk_answers_disk_full() {
+        let e = Ending::RolledBack(Some(rusqlite::ErrorCode::DiskFull)).error();
+        assert!(e.is_some_and(|e| e.is_disk_full()));
+    }
+
+    #[test]
+    fn a_batch_rolled_back_for_another_reason_is_not_disk_full() {
+        let e = Ending::RolledBack(Some(rusqlite::ErrorCode::SystemIoFailure)).error();
+        assert!(matches!(e, Some(StoreError::Corrupt(_))));
+        assert!(Ending::RolledBack(None).error().is_some());
+        assert!(Ending::Committed.error().is_none());
     }
 
     #[test]
