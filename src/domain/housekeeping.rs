@@ -68,6 +68,25 @@ pub async fn statistics(domain: Domain) {
     }
 }
 
+/// The last step of a clean stop: everything in the WAL goes into the main
+/// file and the WAL is emptied, so the file alone is the whole database
+/// (a copy taken after a stop is complete). Background tasks still hold the
+/// writer, so its connection is not closed, which is when SQLite would do
+/// this itself.
+pub async fn final_checkpoint(domain: &Domain) {
+    let done = domain
+        .writer
+        .outside(|c| {
+            with_busy_timeout(c, Some(TRUNCATE_PATIENCE_MS), |c| {
+                Ok(maintenance::checkpoint(c, CheckpointMode::Truncate)?)
+            })
+        })
+        .await;
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "the final checkpoint failed; the WAL is replayed at the next start");
+    }
+}
+
 pub async fn checkpoints(domain: Domain, mut stop: watch::Receiver<bool>) {
     let mut last_passive = Instant::now();
     // The writer's batch count when the WAL was last emptied: no new batch,

@@ -230,6 +230,9 @@ async fn serve_async(db: &Path, opts: ServeOptions) -> Result<(), String> {
     if let Err(e) = state.domain.drain_writer().await {
         tracing::warn!(error = %e, "the writer did not drain cleanly");
     }
+    if opts.checkpoints {
+        crate::domain::housekeeping::final_checkpoint(&state.domain).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
