@@ -378,7 +378,7 @@ CREATE VIEW IF NOT EXISTS v_entitlements AS
 -- existing integrations are `generic` until an admin says otherwise.
 ALTER TABLE integration ADD COLUMN idp TEXT NOT NULL DEFAULT 'generic';
 
--- migration 16
+-- migration 9
 -- Deep startIndex paging (issue 15) seeks from remembered page boundaries
 -- instead of skipping rows with OFFSET. A boundary is only valid for the
 -- exact data it was read from, so each integration has a generation that

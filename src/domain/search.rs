@@ -11,7 +11,7 @@
 //! 5 000 costs what page 1 does, instead of skipping 500 000 rows with
 //! OFFSET. A boundary holds only for the data it was read from: it carries
 //! the integration's search generation (bumped by triggers on every write,
-//! schema.sql migration 16), and a page whose snapshot has another
+//! schema.sql migration 9), and a page whose snapshot has another
 //! generation falls back to OFFSET. So a page by startIndex is always
 //! exactly the page OFFSET would give in the same snapshot: nothing skipped
 //! or repeated when nothing changed, and after a write the numbering of the

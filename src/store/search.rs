@@ -256,7 +256,7 @@ fn keyset(
     st.s(")");
 }
 
-/// The integration's search generation (schema.sql, migration 16): it
+/// The integration's search generation (schema.sql, migration 9): it
 /// changes with every write to the users, groups or memberships its
 /// searches see. Read it in the same transaction as the page it vouches for.
 /// None for a database without it or an integration it does not know.
