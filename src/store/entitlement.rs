@@ -357,42 +357,6 @@ pub fn members(conn: &Connection, integration_id: &str, role: Option<&str>) -> R
     Ok(out)
 }
 
-/// One user's local state for an event's `data`: id, userName, entitled,
-/// roles and (when PINs are on) PIN. None when there is no such user.
-pub fn local_state(
-    conn: &Connection,
-    integration_id: &str,
-    id: &str,
-) -> Result<Option<serde_json::Value>> {
-    let s = settings::get(conn, integration_id)?;
-    let row = conn
-        .prepare_cached(
-            "SELECT user_name, entitled, roles, pin FROM scim_user
-             WHERE integration_id = ?1 AND id = ?2",
-        )?
-        .query_row(params![integration_id, id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, bool>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-            ))
-        })
-        .optional()?;
-    let Some((user_name, entitled, roles, pin)) = row else {
-        return Ok(None);
-    };
-    let roles: Vec<String> = serde_json::from_str(&roles)?;
-    let pin = if s.pin_digits == 0 { None } else { pin };
-    Ok(Some(serde_json::json!({
-        "id": id,
-        "userName": user_name,
-        "entitled": entitled,
-        "roles": roles,
-        "pin": pin,
-    })))
-}
-
 /// Draws a new PIN for one user (by id or userName); returns it.
 pub fn reset_pin(
     conn: &Connection,
