@@ -29,8 +29,16 @@ pub fn watch(request_id: &str) {
     }
 }
 
+/// One IdP dialect accepted for a request: counted in `/metrics` for the
+/// integration, and kept for the request log if the request is watched.
+/// Every place that accepts a dialect calls this, so the two never differ.
+pub fn accepted(integration: &str, request_id: Option<&str>, quirk: &'static str) {
+    crate::metrics::global().quirk(integration, quirk);
+    note(request_id, quirk);
+}
+
 /// Records one quirk applied while serving `request_id`, if it is watched.
-pub fn note(request_id: Option<&str>, quirk: &'static str) {
+fn note(request_id: Option<&str>, quirk: &'static str) {
     let Some(id) = request_id else { return };
     if WATCHING.load(Ordering::Relaxed) == 0 {
         return;

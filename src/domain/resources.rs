@@ -163,8 +163,7 @@ pub(super) fn normalize(
 ) -> Result<Value> {
     let mut read = intake::read(rt, body)?;
     for dialect in &read.dialects {
-        crate::metrics::global().quirk(integration, dialect);
-        crate::request_quirks::note(actor.request_id.as_deref(), dialect);
+        crate::request_quirks::accepted(integration, actor.request_id.as_deref(), dialect);
         tracing::debug!(request_id = ?actor.request_id, %integration, dialect, "accepted an IdP body dialect");
     }
     if std::ptr::eq(rt, &USER_TYPE) {
@@ -191,8 +190,7 @@ fn default_active(body: &mut Value) {
 
 pub(super) fn log_quirks(patched: &Patched, integration: &str, actor: &Actor) {
     for quirk in &patched.quirks {
-        crate::metrics::global().quirk(integration, quirk);
-        crate::request_quirks::note(actor.request_id.as_deref(), quirk);
+        crate::request_quirks::accepted(integration, actor.request_id.as_deref(), quirk);
         tracing::debug!(request_id = ?actor.request_id, %integration, quirk, "accepted an IdP PATCH dialect");
     }
 }

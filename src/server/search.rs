@@ -84,14 +84,12 @@ fn log_dialects(ctx: &Ctx, search: &Search, parts: &[Part]) {
     // the metrics count the parser's dialects on every request.
     if !tracing::enabled!(tracing::Level::DEBUG) {
         for quirk in &search.filter_dialects {
-            crate::metrics::global().quirk(&ctx.integration_id, quirk);
-            crate::request_quirks::note(Some(&ctx.request_id), quirk);
+            crate::request_quirks::accepted(&ctx.integration_id, Some(&ctx.request_id), quirk);
         }
         return;
     }
     for quirk in domain_search::filter_dialects(search, parts) {
-        crate::metrics::global().quirk(&ctx.integration_id, quirk);
-        crate::request_quirks::note(Some(&ctx.request_id), quirk);
+        crate::request_quirks::accepted(&ctx.integration_id, Some(&ctx.request_id), quirk);
         tracing::debug!(request_id = %ctx.request_id, integration = %ctx.integration_id, quirk, "accepted an IdP filter dialect");
     }
 }
